@@ -1,0 +1,1 @@
+"""Cryptography for people's safety: field encryption, blind indexes, passwords, tokens."""

@@ -1,0 +1,63 @@
+"""The opened store: engine, write gate, field cipher and taxonomy, built once per process."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from qorgau.config import Settings
+from qorgau.domain.taxonomy import Taxonomy, load_taxonomy
+from qorgau.errors import ConfigurationError
+from qorgau.security.fields import FieldCipher
+from qorgau.security.keys import load_keyring
+from qorgau.store import migrate
+from qorgau.store.engine import WriteGate, make_engine, write_transaction
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: sa.Engine
+    gate: WriteGate
+    cipher: FieldCipher
+    taxonomy: Taxonomy
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        return write_transaction(self.engine, self.gate)
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def check_schema(self) -> None:
+        current = migrate.current_revision(self.engine)
+        head = migrate.head_revision()
+        if current != head:
+            raise ConfigurationError(
+                f"the database schema is at {current or 'nothing'}, this version needs {head};"
+                " run 'qorgau migrate' (or 'qorgau init' for a new installation)"
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(settings: Settings, *, create_keys: bool = False, pool_size: int = 10) -> Store:
+    ring = load_keyring(settings.resolved_key_file, create=create_keys)
+    engine = make_engine(settings.resolved_database_url, pool_size=pool_size)
+    return Store(
+        settings=settings,
+        engine=engine,
+        gate=WriteGate(serialise=engine.dialect.name == "sqlite"),
+        cipher=FieldCipher(ring),
+        taxonomy=load_taxonomy(settings.taxonomy_file),
+    )

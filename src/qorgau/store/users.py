@@ -1,0 +1,168 @@
+"""Organisations, user accounts and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from qorgau.domain.model import Principal, Role, User
+from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from qorgau.security.passwords import hash_password, verify_password
+from qorgau.security.tokens import new_token, token_digest
+from qorgau.store.tables import api_tokens, organisations, users
+
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def ensure_org(conn: sa.Connection, slug: str, name: str, now: datetime) -> int:
+    existing = conn.execute(
+        sa.select(organisations.c.id).where(organisations.c.slug == slug)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return int(existing)
+    return int(
+        conn.execute(
+            organisations.insert().returning(organisations.c.id),
+            {"slug": slug, "name": name, "created_at": now},
+        ).scalar_one()
+    )
+
+
+def org_id_for(conn: sa.Connection, slug: str) -> int:
+    oid = conn.execute(
+        sa.select(organisations.c.id).where(organisations.c.slug == slug)
+    ).scalar_one_or_none()
+    if oid is None:
+        raise NotFound(f"organisation {slug!r} does not exist; run 'qorgau init' first")
+    return int(oid)
+
+
+def _user(r: sa.Row[tuple[object, ...]] | sa.RowMapping) -> User:
+    m = r._mapping if isinstance(r, sa.Row) else r
+    return User(
+        m["id"], m["username"], Role(m["role"]), m["org_id"], m["display_name"], m["active"]
+    )
+
+
+def check_username(username: str) -> str:
+    u = username.strip().lower()
+    if not (2 <= len(u) <= 64) or not set(u) <= USERNAME_CHARS:
+        raise InvalidInput.single(
+            "username", "pattern", "use 2-64 characters: latin letters, digits, '.', '_' or '-'"
+        )
+    return u
+
+
+def create_user(
+    conn: sa.Connection,
+    *,
+    org_id: int,
+    username: str,
+    role: Role,
+    password: str | None,
+    display_name: str | None,
+    now: datetime,
+) -> User:
+    name = check_username(username)
+    taken = conn.execute(sa.select(users.c.id).where(users.c.username == name)).first()
+    if taken:
+        raise Conflict(f"the username {name!r} is taken")
+    row = {
+        "org_id": org_id,
+        "username": name,
+        "display_name": display_name or name,
+        "role": str(role),
+        "password_hash": hash_password(password) if password else None,
+        "active": True,
+        "created_at": now,
+    }
+    uid = conn.execute(users.insert().returning(users.c.id), row).scalar_one()
+    return User(uid, name, role, org_id, row["display_name"], True)
+
+
+def get_user(conn: sa.Connection, user_id: int) -> User:
+    r = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+    if r is None:
+        raise NotFound(f"user {user_id} not found")
+    return _user(r)
+
+
+def list_users(conn: sa.Connection, org_id: int, limit: int, offset: int) -> tuple[list[User], int]:
+    where = users.c.org_id == org_id
+    total = conn.execute(sa.select(sa.func.count()).select_from(users).where(where)).scalar_one()
+    rows = conn.execute(
+        sa.select(users).where(where).order_by(users.c.id).limit(limit).offset(offset)
+    ).mappings()
+    return [_user(r) for r in rows], int(total)
+
+
+def set_active(conn: sa.Connection, user_id: int, active: bool) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(active=active))
+    if not active:
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=sa.func.current_timestamp())
+        )
+
+
+def authenticate_password(conn: sa.Connection, username: str, password: str) -> User:
+    r = (
+        conn.execute(sa.select(users).where(users.c.username == username.strip().lower()))
+        .mappings()
+        .first()
+    )
+    ok = verify_password(r["password_hash"] if r else None, password)
+    if r is None or not ok or not r["active"]:
+        raise AuthenticationRequired("wrong username or password")
+    return _user(r)
+
+
+def issue_token(
+    conn: sa.Connection, user_id: int, name: str, now: datetime, ttl: timedelta
+) -> tuple[str, datetime]:
+    token = new_token()
+    expires = now + ttl
+    conn.execute(
+        api_tokens.insert(),
+        {
+            "user_id": user_id,
+            "digest": token_digest(token),
+            "name": name[:100],
+            "created_at": now,
+            "expires_at": expires,
+            "revoked_at": None,
+        },
+    )
+    return token, expires
+
+
+def revoke_token(conn: sa.Connection, token: str, now: datetime) -> bool:
+    res = conn.execute(
+        api_tokens.update()
+        .where(api_tokens.c.digest == token_digest(token), api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(res.rowcount)
+
+
+def principal_for_token(conn: sa.Connection, token: str, now: datetime) -> Principal:
+    r = conn.execute(
+        sa.select(
+            users.c.id,
+            users.c.username,
+            users.c.role,
+            users.c.org_id,
+            users.c.active,
+            api_tokens.c.expires_at,
+            api_tokens.c.revoked_at,
+        )
+        .join(api_tokens, api_tokens.c.user_id == users.c.id)
+        .where(api_tokens.c.digest == token_digest(token))
+    ).first()
+    if r is None or r.revoked_at is not None or not r.active:
+        raise AuthenticationRequired("the API token is not valid; sign in again")
+    if r.expires_at <= now:
+        raise AuthenticationRequired("the API token has expired; sign in again")
+    return Principal(r.id, Role(r.role), r.org_id, r.username)

@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI app, request/response schemas and the error table."""

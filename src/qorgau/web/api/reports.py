@@ -1,0 +1,108 @@
+"""Public and authenticated intake, and following a report by its receipt code."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from qorgau.domain.access import Action
+from qorgau.domain.model import (
+    Perpetrator,
+    Principal,
+    ReporterContact,
+    ReportFields,
+    TargetInput,
+)
+from qorgau.errors import InvalidInput
+from qorgau.web import schemas
+from qorgau.web.auth import client_address, desk, principal, route
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+
+def report_fields(body: schemas.ReportIn) -> ReportFields:
+    return ReportFields(
+        title=body.title,
+        description=body.description,
+        started_at=body.started_at,
+        reported_at=body.reported_at,
+        attack_types=tuple(body.attack_types),
+        category=body.category,
+        platform=body.platform,
+        region=body.region,
+        perpetrator=Perpetrator(body.perpetrator.type, body.perpetrator.description),
+        severity=body.severity,
+        legal_refs=tuple(body.legal_refs),
+        targets=tuple(
+            TargetInput(t.kind, t.name, t.identifier, t.consent_public) for t in body.targets
+        ),
+        reporter=ReporterContact(
+            body.reporter.name,
+            body.reporter.email,
+            body.reporter.phone,
+            body.reporter.preferred_channel,
+        ),
+        source_urls=tuple(body.source_urls),
+        language=body.language,
+        ongoing=body.ongoing,
+        external_ref=body.external_ref,
+    )
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=schemas.ReportAck,
+    summary="Submit a report of an attack (anonymous or signed in)",
+    responses={
+        200: {
+            "model": schemas.ReportAck,
+            "description": "Replay of an earlier submission with the same Idempotency-Key",
+        }
+    },
+    **route(Action.REPORT_SUBMIT),
+)
+async def submit_report(
+    body: schemas.ReportIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Principal, Depends(principal)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> schemas.ReportAck:
+    """Acknowledged only after the report is durably committed (group commit, see
+    ``qorgau.store.group_commit``). Resending with the same ``Idempotency-Key`` returns the
+    first result instead of a second incident."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput.single("Idempotency-Key", "required", "must not be blank")
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    d = desk(request)
+    job = d.prepare_report(
+        who,
+        report_fields(body),
+        address=client_address(request),
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+    )
+    stored = await request.app.state.intake_writer.submit(job)
+    if stored.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/incidents/{stored.public_id}"
+    return schemas.ReportAck(
+        public_id=stored.public_id, receipt_code=stored.receipt_code, replayed=stored.replayed
+    )
+
+
+@router.post(
+    "/reports/track",
+    response_model=schemas.TrackOut,
+    summary="Follow a report with its receipt code",
+    **route(Action.REPORT_TRACK),
+)
+def track_report(
+    body: schemas.TrackIn, request: Request, who: Annotated[Principal, Depends(principal)]
+) -> schemas.TrackOut:
+    public_id, status, updated = desk(request).track(body.receipt_code)
+    return schemas.TrackOut(public_id=public_id, status=status, updated_at=updated)

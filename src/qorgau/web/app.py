@@ -1,0 +1,74 @@
+"""Application factory: ``create_app(settings)`` builds a self-contained app (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import qorgau
+from qorgau.config import Settings
+from qorgau.desk import CaseDesk
+from qorgau.store.group_commit import GroupCommitWriter
+from qorgau.store.store import Store, open_store
+from qorgau.web import errors
+from qorgau.web.api import accounts, campaigns, incidents, meta, reports
+from qorgau.web.limits import BodySizeLimit
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    """Headers every response carries: no sniffing, no framing, no caching of case data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, add if scope["type"] == "http" else send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    own_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = store or open_store(settings)
+        s.check_schema()
+        app.state.desk = CaseDesk(s)
+        writer = GroupCommitWriter(s)
+        writer.start()
+        app.state.intake_writer = writer
+        try:
+            yield
+        finally:
+            writer.stop()
+            if own_store:
+                s.close()
+
+    app = FastAPI(
+        title="Qorgau",
+        version=qorgau.__version__,
+        summary="Case desk for digital attacks on journalists and independent media",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (reports, incidents, campaigns, accounts, meta):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,67 @@
+"""Who is calling, and may they call this route.
+
+Every route carries its ``Action`` in ``openapi_extra["x-qorgau-action"]`` (set by ``route``);
+the single ``principal`` dependency reads it, resolves the bearer token and authorizes. A route
+without an action is refused, so forgetting authorization fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from qorgau.desk import CaseDesk
+from qorgau.domain import access
+from qorgau.domain.access import Action
+from qorgau.domain.model import Principal
+from qorgau.errors import AuthenticationRequired, ConfigurationError
+
+ACTION_KEY = "x-qorgau-action"
+
+
+def route(action: Action, **kw: Any) -> dict[str, Any]:
+    """Keyword arguments for a router decorator that bind the route to ``action``."""
+    extra = dict(kw.pop("openapi_extra", None) or {})
+    extra[ACTION_KEY] = str(action)
+    return {"openapi_extra": extra, **kw}
+
+
+def desk(request: Request) -> CaseDesk:
+    d: CaseDesk = request.app.state.desk
+    return d
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationRequired("use the header 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def route_action(request: Request) -> Action:
+    r = request.scope.get("route")
+    raw = (getattr(r, "openapi_extra", None) or {}).get(ACTION_KEY)
+    if raw is None:
+        raise ConfigurationError(f"route {request.url.path} declares no access action")
+    return Action(raw)
+
+
+def client_address(request: Request) -> str | None:
+    if request.app.state.settings.trust_proxy_headers:
+        fwd = request.headers.get("x-forwarded-for")
+        if fwd:
+            return fwd.split(",")[0].strip()[:64]
+    return request.client.host if request.client else None
+
+
+def principal(request: Request) -> Principal:
+    """Resolve the caller and check the route's action; sync so token look-ups use a thread."""
+    d = desk(request)
+    token = bearer_token(request)
+    who = d.principal_for_token(token) if token else d.anonymous()
+    access.authorize(who, route_action(request))
+    return who

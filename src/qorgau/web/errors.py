@@ -1,0 +1,177 @@
+"""Domain errors to HTTP, in one table.
+
+Each row maps an error class to a status and a machine-readable code; a test walks the table.
+Bodies always have the same shape — ``error``, ``title`` (in the caller's language), ``detail``
+and ``problems`` (field, rule, message, allowed) — so a client can show exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qorgau.errors import (
+    AuthenticationRequired,
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    QorgauError,
+)
+from qorgau.i18n import gettext, negotiate
+
+log = logging.getLogger(__name__)
+
+ERROR_TABLE: dict[type[QorgauError], tuple[int, str, str]] = {
+    InvalidInput: (422, "invalid_input", "Some fields are not valid."),
+    NotFound: (404, "not_found", "Not found."),
+    Conflict: (409, "conflict", "The request conflicts with the current state."),
+    PermissionDenied: (403, "forbidden", "Your role does not allow this."),
+    AuthenticationRequired: (401, "unauthenticated", "Sign in to do this."),
+    ConfigurationError: (503, "unavailable", "The service is not configured correctly."),
+}
+
+RULE_MESSAGES = {
+    "missing": "This field is required.",
+    "extra_forbidden": "This field is not part of the request; remove it.",
+    "string_too_long": "Too long: at most {max_length} characters.",
+    "string_too_short": "Too short: at least {min_length} characters.",
+    "too_long": "Too many items: at most {max_length}.",
+    "datetime_from_date_parsing": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
+    "datetime_parsing": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
+    "datetime_type": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
+    "enum": "Not one of the allowed values.",
+    "bool_parsing": "Not true or false.",
+    "int_parsing": "Not a whole number.",
+    "string_type": "Must be text.",
+    "list_type": "Must be a list.",
+    "json_invalid": "The body is not valid JSON.",
+    "model_attributes_type": "Must be a JSON object.",
+    "greater_than_equal": "Must be at least {ge}.",
+    "less_than_equal": "Must be at most {le}.",
+    "taxonomy": "Unknown value; choose one of the allowed values.",
+    "required": "This field is required.",
+    "phone": "Not a phone number; write it as +7 701 123 4567.",
+    "email": "Not an e-mail address.",
+    "host": "Not a host name such as orda.kz.",
+    "not_future": "Cannot be in the future.",
+    "before_report": "An attack cannot start after it was reported.",
+    "range": "Out of the allowed range.",
+    "max_items": "Too many items.",
+    "min_length": "Too short.",
+    "max_length": "Too long.",
+    "pattern": "Contains characters that are not allowed.",
+}
+
+
+def _lang(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+
+
+def error_body(
+    request: Request, code: str, title: str, detail: str, problems: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "error": code,
+        "title": gettext(_lang(request), title),
+        "detail": detail,
+        "problems": problems,
+    }
+
+
+def _field_from_loc(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(QorgauError)
+    async def domain_error(request: Request, exc: QorgauError) -> JSONResponse:
+        for cls in type(exc).__mro__:
+            if cls in ERROR_TABLE:
+                status, code, title = ERROR_TABLE[cls]  # type: ignore[index]
+                break
+        else:  # pragma: no cover - every QorgauError subclass is in the table (tested)
+            status, code, title = 500, "error", "Unexpected error."
+        if isinstance(exc, ConfigurationError):
+            log.error("configuration error: %s", exc)
+        problems: list[dict[str, Any]] = []
+        if isinstance(exc, InvalidInput):
+            lang = _lang(request)
+            for p in exc.problems:
+                msg = (
+                    p.message
+                    if lang == "en"
+                    else gettext(lang, RULE_MESSAGES.get(p.rule, p.message))
+                )
+                problems.append(
+                    {"field": p.field, "rule": p.rule, "message": msg, "allowed": list(p.allowed)}
+                )
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            error_body(request, code, title, str(exc), problems), status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        lang = _lang(request)
+        problems = []
+        for err in exc.errors():
+            rule = str(err.get("type", "invalid"))
+            ctx = {
+                k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, int | float | str)
+            }
+            template = RULE_MESSAGES.get(rule)
+            try:
+                msg = gettext(lang, template, **ctx) if template else str(err.get("msg"))
+            except (KeyError, IndexError):
+                msg = str(err.get("msg"))
+            allowed = [str(v) for v in (err.get("ctx") or {}).get("expected_values", [])]
+            problems.append(
+                {
+                    "field": _field_from_loc(tuple(err.get("loc", ()))),
+                    "rule": rule,
+                    "message": msg,
+                    "allowed": allowed,
+                }
+            )
+        detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse(
+            error_body(request, "invalid_input", "Some fields are not valid.", detail, problems),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        title = {404: "Not found.", 405: "This method is not allowed here."}.get(
+            exc.status_code, "Request failed."
+        )
+        return JSONResponse(
+            error_body(request, code, title, str(exc.detail), []),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                request,
+                "internal_error",
+                "Something went wrong on our side and nothing was changed. Please try again.",
+                "internal error",
+                [],
+            ),
+            500,
+        )

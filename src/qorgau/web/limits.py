@@ -1,0 +1,99 @@
+"""Refuse oversized request bodies before they are read whole.
+
+A declared ``Content-Length`` over the limit is refused at once; a chunked body is counted as
+it streams and cut off the moment it passes the limit, so a slow flood of bytes cannot fill
+memory.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qorgau.i18n import gettext, negotiate
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        lang = negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _refuse(send, 400, lang, "Content-Length is not a number.")
+                return
+            if size > self.max_bytes:
+                await _refuse_large(send, lang, self.max_bytes)
+                return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await _refuse_large(send, lang, self.max_bytes)
+
+
+async def _refuse_large(send: Send, lang: str, limit: int) -> None:
+    await _refuse(
+        send,
+        413,
+        lang,
+        "The request body is larger than {limit} bytes. Send less, or attach large files "
+        "separately.",
+        limit=limit,
+    )
+
+
+async def _refuse(send: Send, status: int, lang: str, message: str, **params: Any) -> None:
+    body = json.dumps(
+        {
+            "error": "request_too_large" if status == 413 else "bad_request",
+            "title": gettext(lang, message, **params),
+            "problems": [],
+        },
+        ensure_ascii=False,
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
