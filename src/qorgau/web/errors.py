@@ -24,49 +24,49 @@ from qorgau.errors import (
     PermissionDenied,
     QorgauError,
 )
-from qorgau.i18n import gettext, negotiate
+from qorgau.i18n import N_, gettext, negotiate
 
 log = logging.getLogger(__name__)
 
 ERROR_TABLE: dict[type[QorgauError], tuple[int, str, str]] = {
-    InvalidInput: (422, "invalid_input", "Some fields are not valid."),
-    NotFound: (404, "not_found", "Not found."),
-    Conflict: (409, "conflict", "The request conflicts with the current state."),
-    PermissionDenied: (403, "forbidden", "Your role does not allow this."),
-    AuthenticationRequired: (401, "unauthenticated", "Sign in to do this."),
-    ConfigurationError: (503, "unavailable", "The service is not configured correctly."),
+    InvalidInput: (422, "invalid_input", N_("Some fields are not valid.")),
+    NotFound: (404, "not_found", N_("Not found.")),
+    Conflict: (409, "conflict", N_("The request conflicts with the current state.")),
+    PermissionDenied: (403, "forbidden", N_("Your role does not allow this.")),
+    AuthenticationRequired: (401, "unauthenticated", N_("Sign in to do this.")),
+    ConfigurationError: (503, "unavailable", N_("The service is not configured correctly.")),
 }
 
 RULE_MESSAGES = {
-    "missing": "This field is required.",
-    "extra_forbidden": "This field is not part of the request; remove it.",
-    "string_too_long": "Too long: at most {max_length} characters.",
-    "string_too_short": "Too short: at least {min_length} characters.",
-    "too_long": "Too many items: at most {max_length}.",
-    "datetime_from_date_parsing": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
-    "datetime_parsing": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
-    "datetime_type": "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z.",
-    "enum": "Not one of the allowed values.",
-    "bool_parsing": "Not true or false.",
-    "int_parsing": "Not a whole number.",
-    "string_type": "Must be text.",
-    "list_type": "Must be a list.",
-    "json_invalid": "The body is not valid JSON.",
-    "model_attributes_type": "Must be a JSON object.",
-    "greater_than_equal": "Must be at least {ge}.",
-    "less_than_equal": "Must be at most {le}.",
-    "taxonomy": "Unknown value; choose one of the allowed values.",
-    "required": "This field is required.",
-    "phone": "Not a phone number; write it as +7 701 123 4567.",
-    "email": "Not an e-mail address.",
-    "host": "Not a host name such as orda.kz.",
-    "not_future": "Cannot be in the future.",
-    "before_report": "An attack cannot start after it was reported.",
-    "range": "Out of the allowed range.",
-    "max_items": "Too many items.",
-    "min_length": "Too short.",
-    "max_length": "Too long.",
-    "pattern": "Contains characters that are not allowed.",
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not part of the request; remove it."),
+    "string_too_long": N_("Too long: at most {max_length} characters."),
+    "string_too_short": N_("Too short: at least {min_length} characters."),
+    "too_long": N_("Too many items: at most {max_length}."),
+    "datetime_from_date_parsing": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
+    "datetime_parsing": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
+    "datetime_type": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
+    "enum": N_("Not one of the allowed values."),
+    "bool_parsing": N_("Not true or false."),
+    "int_parsing": N_("Not a whole number."),
+    "string_type": N_("Must be text."),
+    "list_type": N_("Must be a list."),
+    "json_invalid": N_("The body is not valid JSON."),
+    "model_attributes_type": N_("Must be a JSON object."),
+    "greater_than_equal": N_("Must be at least {ge}."),
+    "less_than_equal": N_("Must be at most {le}."),
+    "taxonomy": N_("Unknown value; choose one of the allowed values."),
+    "required": N_("This field is required."),
+    "phone": N_("Not a phone number; write it as +7 701 123 4567."),
+    "email": N_("Not an e-mail address."),
+    "host": N_("Not a host name such as orda.kz."),
+    "not_future": N_("Cannot be in the future."),
+    "before_report": N_("An attack cannot start after it was reported."),
+    "range": N_("Out of the allowed range."),
+    "max_items": N_("Too many items."),
+    "min_length": N_("Too short."),
+    "max_length": N_("Too long."),
+    "pattern": N_("Contains characters that are not allowed."),
 }
 
 
@@ -153,8 +153,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        title = {404: "Not found.", 405: "This method is not allowed here."}.get(
-            exc.status_code, "Request failed."
+        title = {404: N_("Not found."), 405: N_("This method is not allowed here.")}.get(
+            exc.status_code, N_("Request failed.")
         )
         return JSONResponse(
             error_body(request, code, title, str(exc.detail), []),
@@ -169,7 +169,7 @@ def install(app: FastAPI) -> None:
             error_body(
                 request,
                 "internal_error",
-                "Something went wrong on our side and nothing was changed. Please try again.",
+                N_("Something went wrong on our side and nothing was changed. Please try again."),
                 "internal error",
                 [],
             ),

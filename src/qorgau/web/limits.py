@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qorgau.i18n import gettext, negotiate
+from qorgau.i18n import N_, gettext, negotiate
 
 
 class BodyTooLarge(Exception):
@@ -35,25 +35,33 @@ class BodySizeLimit:
             try:
                 size = int(declared)
             except ValueError:
-                await _refuse(send, 400, lang, "Content-Length is not a number.")
+                await _refuse(send, 400, lang, N_("Content-Length is not a number."))
                 return
             if size > self.max_bytes:
                 await _refuse_large(send, lang, self.max_bytes)
                 return
         received = 0
         response_started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    # Answer now: frameworks turn errors raised while reading the body into
+                    # their own 400, which would hide the real reason from the client.
+                    if not response_started and not refused:
+                        refused = True
+                        await _refuse_large(send, lang, self.max_bytes)
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return  # the 413 is already on its way; drop what the app says after it
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
@@ -61,8 +69,7 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
-            if not response_started:
-                await _refuse_large(send, lang, self.max_bytes)
+            pass
 
 
 async def _refuse_large(send: Send, lang: str, limit: int) -> None:
@@ -70,8 +77,8 @@ async def _refuse_large(send: Send, lang: str, limit: int) -> None:
         send,
         413,
         lang,
-        "The request body is larger than {limit} bytes. Send less, or attach large files "
-        "separately.",
+        N_("The request body is larger than {limit} bytes. Send less, or attach large files "
+           "separately."),
         limit=limit,
     )
 

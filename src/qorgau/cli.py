@@ -1,0 +1,478 @@
+"""The ``qorgau`` command.
+
+Errors a user can fix are printed as one line naming the field and the rule, with exit code 2;
+no stack traces. Messages follow ``QORGAU_LANG`` (en, ru, kk) or the system locale.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from qorgau.config import Settings
+from qorgau.errors import InvalidInput, QorgauError
+from qorgau.i18n import N_, gettext, negotiate
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Qorgau: case desk for digital attacks on journalists and media.",
+)
+user_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
+app.add_typer(user_app, name="user")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DEMO_FILE = "incidents-kz.jsonl"
+ERROR_LABEL = N_("error")
+
+
+def _lang() -> str:
+    explicit = os.environ.get("QORGAU_LANG")
+    system = (os.environ.get("LC_ALL") or os.environ.get("LANG") or "").split(".")[0]
+    return negotiate(system.replace("_", "-"), explicit)
+
+
+def t(message: str, **params: Any) -> str:
+    return gettext(_lang(), message, **params)
+
+
+def fail(exc: QorgauError) -> NoReturn:
+    if isinstance(exc, InvalidInput):
+        for p in exc.problems:
+            err.print(
+                f"[red]{t(ERROR_LABEL)}:[/red] {p.field}: {p.message} [{p.rule}]",
+                markup=True,
+                highlight=False,
+            )
+    else:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {exc}", highlight=False)
+    raise typer.Exit(2)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QorgauError as exc:
+            fail(exc)
+
+    return wrapper
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: $QORGAU_DATA_DIR or ./qorgau-data)"),
+]
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="sqlite:///… or postgresql+psycopg://… (default: SQLite in data dir)"
+    ),
+]
+
+
+def settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    env = dict(os.environ)
+    if data_dir is not None:
+        env["QORGAU_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        env["QORGAU_DATABASE_URL"] = database_url
+    return Settings.from_env(env)
+
+
+def _init(s: Settings, org_name: str) -> None:
+    from qorgau.store import migrate, users
+    from qorgau.store.store import open_store
+
+    store = open_store(s, create_keys=True)
+    try:
+        migrate.upgrade(store.engine)
+        with store.write() as conn:
+            users.ensure_org(conn, s.default_org, org_name, store.now())
+    finally:
+        store.close()
+
+
+@app.command()
+@guarded
+def init(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    org_name: Annotated[str, typer.Option(help="Your organisation's name")] = "Qorgau desk",
+) -> None:
+    """Create the key file, the database schema and the organisation (safe to re-run)."""
+    s = settings(data_dir, database_url)
+    _init(s, org_name)
+    out.print(t("Ready: database {db}, key file {key}.", db=_safe_url(s), key=s.resolved_key_file))
+    out.print(
+        t(
+            "Keep the key file safe and backed up apart from the database: without it "
+            "protected fields cannot be read."
+        )
+    )
+
+
+@app.command()
+@guarded
+def migrate(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+    down: Annotated[bool, typer.Option(help="Downgrade to --revision")] = False,
+) -> None:
+    """Bring the database schema to a revision (default: the newest)."""
+    from qorgau.store import migrate as m
+    from qorgau.store.engine import make_engine
+
+    s = settings(data_dir, database_url)
+    engine = make_engine(s.resolved_database_url)
+    try:
+        if down:
+            m.downgrade(engine, revision)
+        else:
+            m.upgrade(engine, revision)
+        out.print(t("Schema at revision {rev}.", rev=m.current_revision(engine) or "base"))
+    finally:
+        engine.dispose()
+
+
+@app.command()
+@guarded
+def serve(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Serve the API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+    import uvicorn
+
+    from qorgau.store.store import open_store
+    from qorgau.web.app import create_app
+
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    store.check_schema()
+    out.print(t("Serving on http://{host}:{port}/docs", host=host, port=port))
+    uvicorn.run(
+        create_app(s, store),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command("import")
+@guarded
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="JSON Lines or CSV file")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv")] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Mapping profile name or .toml file for a CSV with other columns"),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Store the valid rows even if some are invalid")
+    ] = False,
+) -> None:
+    """Import incidents. Invalid rows are listed; by default nothing is stored if any is."""
+    from qorgau.desk import CaseDesk
+    from qorgau.io.importer import import_file
+    from qorgau.io.profiles import load_profile
+    from qorgau.store.store import open_store
+
+    if not file.is_file():
+        fail(InvalidInput.single("file", "exists", f"{file} does not exist or is not a file"))
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        desk = CaseDesk(store)
+        prof = load_profile(profile) if profile else None
+        with _progress() as bar:
+            task = bar.add_task(t("Importing"), total=None)
+            report = import_file(
+                desk,
+                file,
+                fmt=fmt,
+                profile=prof,
+                skip_invalid=skip_invalid,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    finally:
+        store.close()
+    for e in report.errors[:50]:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {e}", highlight=False)
+    if len(report.errors) > 50:
+        err.print(t("… and {n} more problems.", n=len(report.errors) - 50))
+    if not report.stored:
+        err.print(t("Nothing was imported: fix the rows above, or pass --skip-invalid."))
+        raise typer.Exit(2)
+    out.print(
+        t(
+            "Read {read} rows: {created} new incidents, {present} already present, "
+            "{bad} invalid rows skipped.",
+            read=report.read,
+            created=report.created,
+            present=report.already_present,
+            bad=len({e.line for e in report.errors}),
+        )
+    )
+
+
+@app.command()
+@guarded
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv")] = None,
+) -> None:
+    """Export every incident, personal data included (file readable by you only)."""
+    from qorgau.desk import CaseDesk
+    from qorgau.io.exporter import export as do_export
+    from qorgau.io.importer import detect_format
+    from qorgau.store.store import open_store
+
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        n = do_export(CaseDesk(store), file, detect_format(file, fmt))
+    finally:
+        store.close()
+    out.print(t("Wrote {n} incidents to {file}.", n=n, file=file))
+
+
+@app.command()
+@guarded
+def demo(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    seed_csv: Annotated[
+        list[Path],
+        typer.Option(help="Also import this CSV with the kz-journalist-incidents-seed profile"),
+    ] = [],  # noqa: B006
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Load the demo cases (Kazakhstan, 2009-2025), create demo accounts, and serve."""
+    from importlib import resources
+
+    from qorgau.desk import CaseDesk
+    from qorgau.domain.model import Role
+    from qorgau.io.importer import import_file
+    from qorgau.io.profiles import load_profile
+    from qorgau.store import users
+    from qorgau.store.store import open_store
+
+    s = settings(data_dir, database_url)
+    _init(s, "Qorgau demo desk")
+    store = open_store(s)
+    try:
+        desk = CaseDesk(store)
+        with resources.as_file(resources.files("qorgau.demo") / DEMO_FILE) as demo_path:
+            rep = import_file(desk, demo_path)
+        out.print(
+            t(
+                "Demo cases: {created} new, {present} already present.",
+                created=rep.created,
+                present=rep.already_present,
+            )
+        )
+        for path in seed_csv:
+            if not path.is_file():
+                err.print(t("Skipping {file}: not found.", file=path))
+                continue
+            rep = import_file(desk, path, profile=load_profile("kz-journalist-incidents-seed"))
+            for e in rep.errors:
+                err.print(f"{t(ERROR_LABEL)}: {e}")
+            out.print(
+                t(
+                    "{file}: {created} new, {present} already present.",
+                    file=path.name,
+                    created=rep.created,
+                    present=rep.already_present,
+                )
+            )
+        table = Table(
+            title=t("Demo accounts (tokens valid {hours} hours)", hours=s.token_ttl_hours)
+        )
+        table.add_column(t("role"))
+        table.add_column(t("username"))
+        table.add_column("API token")
+        with store.write() as conn:
+            from datetime import timedelta
+
+            for role in Role:
+                name = f"demo-{role}"
+                try:
+                    user = users.create_user(
+                        conn,
+                        org_id=desk.default_org_id,
+                        username=name,
+                        role=role,
+                        password=None,
+                        display_name=None,
+                        now=store.now(),
+                    )
+                    uid = user.id
+                except QorgauError:
+                    uid = next(
+                        u.id
+                        for u in users.list_users(conn, desk.default_org_id, 200, 0)[0]
+                        if u.username == name
+                    )
+                token, _ = users.issue_token(
+                    conn, uid, "demo", store.now(), timedelta(hours=s.token_ttl_hours)
+                )
+                table.add_row(str(role), name, token)
+        out.print(table)
+    finally:
+        store.close()
+    if serve_after:
+        serve(data_dir=data_dir, database_url=database_url, host=host, port=port)
+
+
+@user_app.command("add")
+@guarded
+def user_add(
+    username: str,
+    role: Annotated[
+        str, typer.Option(help="admin, coordinator, responder, legal, analyst or reporter")
+    ],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    display_name: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input instead of generating one")
+    ] = False,
+    token: Annotated[bool, typer.Option(help="Also issue an API token")] = False,
+) -> None:
+    """Create a user. Without --password-stdin a strong password is generated and shown once."""
+    from datetime import timedelta
+
+    from qorgau.domain.model import Role
+    from qorgau.store import users
+    from qorgau.store.store import open_store
+
+    try:
+        the_role = Role(role)
+    except ValueError:
+        fail(
+            InvalidInput.single(
+                "role", "enum", f"unknown role {role!r}; allowed: " + ", ".join(Role), tuple(Role)
+            )
+        )
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        with store.write() as conn:
+            org = users.org_id_for(conn, s.default_org)
+            user = users.create_user(
+                conn,
+                org_id=org,
+                username=username,
+                role=the_role,
+                password=password,
+                display_name=display_name,
+                now=store.now(),
+            )
+            from qorgau.store import audit
+
+            audit.record(
+                conn,
+                audit.audit_row(
+                    audit.Actor.system("cli", org),
+                    "user:created",
+                    "user",
+                    user.id,
+                    at=store.now(),
+                    after={"username": user.username, "role": str(the_role)},
+                ),
+            )
+            issued = (
+                users.issue_token(
+                    conn, user.id, "cli", store.now(), timedelta(hours=s.token_ttl_hours)
+                )
+                if token
+                else None
+            )
+    finally:
+        store.close()
+    out.print(t("Created {user} ({role}).", user=user.username, role=the_role))
+    if not password_stdin:
+        out.print(t("Password (shown once): {pw}", pw=password))
+    if issued:
+        out.print(t("API token (shown once): {token}", token=issued[0]))
+
+
+@user_app.command("list")
+@guarded
+def user_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List the users of the organisation."""
+    from qorgau.store import users
+    from qorgau.store.store import open_store
+
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        with store.read() as conn:
+            items, _ = users.list_users(conn, users.org_id_for(conn, s.default_org), 200, 0)
+    finally:
+        store.close()
+    table = Table()
+    for col in ("id", t("username"), t("role"), t("active")):
+        table.add_column(col)
+    for u in items:
+        table.add_row(str(u.id), u.username, str(u.role), "yes" if u.active else "no")
+    out.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _safe_url(s: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(s.resolved_database_url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except QorgauError as exc:  # errors raised outside a command body (settings, etc.)
+        fail(exc)
+
+
+if __name__ == "__main__":
+    main()
