@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -50,12 +51,11 @@ def fail(exc: QorgauError) -> NoReturn:
     if isinstance(exc, InvalidInput):
         for p in exc.problems:
             err.print(
-                f"[red]{t(ERROR_LABEL)}:[/red] {p.field}: {p.message} [{p.rule}]",
-                markup=True,
+                f"[red]{t(ERROR_LABEL)}:[/red] {escape(f'{p.field}: {p.message} [{p.rule}]')}",
                 highlight=False,
             )
     else:
-        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {exc}", highlight=False)
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(exc))}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -221,7 +221,7 @@ def import_cmd(
     finally:
         store.close()
     for e in report.errors[:50]:
-        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {e}", highlight=False)
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(e))}", highlight=False)
     if len(report.errors) > 50:
         err.print(t("… and {n} more problems.", n=len(report.errors) - 50))
     if not report.stored:

@@ -1,0 +1,106 @@
+"""The ``qorgau`` command as a user runs it: a new process, real files, no stack traces."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_file
+
+
+def qorgau(*args: str, data_dir: Path, stdin: str | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "QORGAU_DATA_DIR": str(data_dir), "COLUMNS": "200",
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", "qorgau.cli", *args], capture_output=True,
+                          text=True, input=stdin, env=full_env, timeout=120)
+
+
+def no_traceback(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    r = qorgau("init", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_commands_without_init_say_what_to_do(tmp_path: Path) -> None:
+    r = qorgau("user", "list", data_dir=tmp_path / "empty")
+    assert r.returncode == 2
+    no_traceback(r)
+    assert "qorgau init" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_user_add_generates_a_password_and_a_token(data_dir: Path) -> None:
+    r = qorgau("user", "add", "aigerim", "--role", "responder", "--token", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "qg_" in r.stdout
+    bad = qorgau("user", "add", "someone", "--role", "wizard", data_dir=data_dir)
+    assert bad.returncode == 2
+    no_traceback(bad)
+    assert bad.stderr.strip().splitlines() == [
+        "error: role: unknown role 'wizard'; allowed: admin, coordinator, responder, legal, "
+        "analyst, reporter [enum]"]
+    dup = qorgau("user", "add", "aigerim", "--role", "legal", data_dir=data_dir)
+    assert dup.returncode == 2 and "taken" in dup.stderr
+    short = qorgau("user", "add", "bolat", "--role", "legal", "--password-stdin",
+                   data_dir=data_dir, stdin="short\n")
+    assert short.returncode == 2 and "password: use at least 12" in short.stderr
+
+
+def test_import_errors_are_one_line_each_and_nothing_is_stored(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"title": "x", "attack_types": ["nope"]}) + "\n"
+                   + json.dumps({"title": "y", "attack_types": ["ddos"],
+                                 "severity": "extreme"}) + "\n")
+    r = qorgau("import", str(bad), data_dir=data_dir)
+    assert r.returncode == 2
+    no_traceback(r)
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("error: line 1: attack_types[0]: unknown value 'nope'")
+    assert lines[1].startswith("error: line 2: severity: unknown severity 'extreme'")
+    assert "Nothing was imported" in lines[-1]
+    out = tmp_path / "out.jsonl"
+    assert qorgau("export", str(out), data_dir=data_dir).returncode == 0
+    assert out.read_text() == ""
+    missing = qorgau("import", str(tmp_path / "nope.csv"), data_dir=data_dir)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_cli_speaks_russian_and_kazakh(data_dir: Path, tmp_path: Path) -> None:
+    r = qorgau("import", str(tmp_path / "nope.csv"), data_dir=data_dir,
+               env={"QORGAU_LANG": "kk"})
+    assert r.stderr.startswith("қате:")
+    r = qorgau("migrate", data_dir=data_dir, env={"QORGAU_LANG": "ru"})
+    assert r.stdout.startswith("Схема на ревизии")
+
+
+def test_demo_loads_the_real_cases_without_serving(tmp_path: Path) -> None:
+    args = ["demo", "--no-serve"]
+    try:
+        args += ["--seed-csv", str(shared_file("kz-journalist-incidents-seed",
+                                               "kz_incidents_seed.csv"))]
+    except pytest.skip.Exception:
+        pass
+    r = qorgau(*args, data_dir=tmp_path / "demo")
+    assert r.returncode == 0, r.stderr
+    no_traceback(r)
+    assert "demo-coordinator" in r.stdout and "qg_" in r.stdout
+    out = tmp_path / "all.jsonl"
+    assert qorgau("export", str(out), data_dir=tmp_path / "demo").returncode == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    refs = {r["external_ref"] for r in records}
+    assert "DEMO-2025-ORDA-BLOCK" in refs and len(records) >= 20
+    again = qorgau("demo", "--no-serve", data_dir=tmp_path / "demo")
+    assert again.returncode == 0 and "0 new" in again.stdout
