@@ -25,7 +25,9 @@ from qorgau.store.store import Store, open_store
 from qorgau.store.tables import metadata
 from qorgau.web.app import create_app
 
-PG_ADMIN_URL = os.environ.get("QORGAU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "QORGAU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 BACKENDS = os.environ.get("QORGAU_TEST_BACKENDS", "sqlite,postgresql").split(",")
 PASSWORD = "correct horse battery staple"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -35,8 +37,10 @@ def shared_file(*parts: str) -> Path:
     """A file of the shared real-world data folder, or skip the test saying why."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not present: {path.relative_to(SHARED_DATA.parent)} "
-                    "(the folder sits beside the checkout in development and CI)")
+        pytest.skip(
+            f"shared data not present: {path.relative_to(SHARED_DATA.parent)} "
+            "(the folder sits beside the checkout in development and CI)"
+        )
     return path
 
 
@@ -70,8 +74,7 @@ def backend_settings(
         url = request.getfixturevalue("pg_database_url")
     else:
         url = f"sqlite:///{data_dir / 'qorgau.db'}"
-    return Settings(data_dir=data_dir, database_url=url,
-                    key_file=key_dir / f"{request.param}.key")
+    return Settings(data_dir=data_dir, database_url=url, key_file=key_dir / f"{request.param}.key")
 
 
 @pytest.fixture(scope="session")
@@ -123,9 +126,15 @@ def make_account(
 
     with store.write() as conn:
         org_id = users.org_id_for(conn, org)
-        user = users.create_user(conn, org_id=org_id, username=username, role=role,
-                                 password=password, display_name=None,
-                                 now=store.now())
+        user = users.create_user(
+            conn,
+            org_id=org_id,
+            username=username,
+            role=role,
+            password=password,
+            display_name=None,
+            now=store.now(),
+        )
         token, _ = users.issue_token(conn, user.id, "test", store.now(), timedelta(hours=1))
     return Account(Principal(user.id, role, org_id, user.username), token)
 
@@ -136,8 +145,9 @@ def accounts(store: Store) -> dict[str, Account]:
     of another organisation (for cross-organisation checks)."""
     # Argon2 is slow by design: only the accounts that tests sign in with get a password.
     made = {
-        str(r): make_account(store, r, f"{r}-user", password=PASSWORD
-                             if r in (Role.ADMIN, Role.RESPONDER) else None)
+        str(r): make_account(
+            store, r, f"{r}-user", password=PASSWORD if r in (Role.ADMIN, Role.RESPONDER) else None
+        )
         for r in Role
     }
     made["reporter2"] = make_account(store, Role.REPORTER, "reporter-two")

@@ -159,7 +159,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
-    """Serve the API (OpenAPI at /openapi.json, interactive docs at /docs)."""
+    """Serve the API (its OpenAPI document is at /openapi.json)."""
     import uvicorn
 
     from qorgau.store.store import open_store
@@ -168,7 +168,7 @@ def serve(
     s = settings(data_dir, database_url)
     store = open_store(s)
     store.check_schema()
-    out.print(t("Serving on http://{host}:{port}/docs", host=host, port=port))
+    out.print(t("Serving on http://{host}:{port} (OpenAPI document at /openapi.json)", host=host, port=port))
     uvicorn.run(
         create_app(s, store),
         host=host,

@@ -15,7 +15,7 @@ here, free of HTTP, is what lets the CLI, workers and the API share the same rul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class QorgauError(Exception):
@@ -29,7 +29,7 @@ class FieldProblem:
     field: str
     rule: str
     message: str
-    allowed: tuple[str, ...] = field(default_factory=tuple)
+    allowed: tuple[str, ...] = ()
 
 
 class InvalidInput(QorgauError):

@@ -18,22 +18,28 @@ def problems(r: object) -> dict[str, dict[str, object]]:
     return {p["field"]: p for p in body["problems"]}
 
 
-@pytest.mark.parametrize("change, field, rule", [
-    ({"attack_types": ["alien_invasion"]}, "attack_types[0]", "taxonomy"),
-    ({"attack_types": []}, "attack_types", "too_short"),
-    ({"title": ""}, "title", "string_too_short"),
-    ({"title": "x" * 301}, "title", "string_too_long"),
-    ({"region": "atlantis"}, "region", "taxonomy"),
-    ({"severity": "apocalyptic"}, "severity", "enum"),
-    ({"started_at": "yesterday"}, "started_at", "datetime_from_date_parsing"),
-    ({"started_at": "2999-01-01T00:00:00Z"}, "started_at", "before_report"),
-    ({"targets": [{"kind": "phone_number", "name": "x", "identifier": "call me"}]},
-     "targets[0].identifier", "phone"),
-    ({"targets": [{"kind": "planet", "name": "Mars"}]}, "targets[0].kind", "taxonomy"),
-    ({"reporter": {"email": "not-an-address"}}, "reporter.email", "email"),
-    ({"surprise": 1}, "surprise", "extra_forbidden"),
-    ({"targets": [{"kind": "person", "name": "p"}] * 51}, "targets", "too_long"),
-])
+@pytest.mark.parametrize(
+    "change, field, rule",
+    [
+        ({"attack_types": ["alien_invasion"]}, "attack_types[0]", "taxonomy"),
+        ({"attack_types": []}, "attack_types", "too_short"),
+        ({"title": ""}, "title", "string_too_short"),
+        ({"title": "x" * 301}, "title", "string_too_long"),
+        ({"region": "atlantis"}, "region", "taxonomy"),
+        ({"severity": "apocalyptic"}, "severity", "enum"),
+        ({"started_at": "yesterday"}, "started_at", "datetime_from_date_parsing"),
+        ({"started_at": "2999-01-01T00:00:00Z"}, "started_at", "before_report"),
+        (
+            {"targets": [{"kind": "phone_number", "name": "x", "identifier": "call me"}]},
+            "targets[0].identifier",
+            "phone",
+        ),
+        ({"targets": [{"kind": "planet", "name": "Mars"}]}, "targets[0].kind", "taxonomy"),
+        ({"reporter": {"email": "not-an-address"}}, "reporter.email", "email"),
+        ({"surprise": 1}, "surprise", "extra_forbidden"),
+        ({"targets": [{"kind": "person", "name": "p"}] * 51}, "targets", "too_long"),
+    ],
+)
 def test_each_bad_field_gets_422_naming_field_and_rule(
     client: TestClient, store: Store, change: dict[str, object], field: str, rule: str
 ) -> None:
@@ -53,8 +59,11 @@ def test_unknown_taxonomy_value_lists_the_allowed_values(client: TestClient) -> 
 
 
 def test_errors_speak_the_callers_language(client: TestClient) -> None:
-    r = client.post("/api/v1/reports", json={**ORDA_ADS, "title": ""},
-                    headers={"Accept-Language": "kk-KZ,kk;q=0.9"})
+    r = client.post(
+        "/api/v1/reports",
+        json={**ORDA_ADS, "title": ""},
+        headers={"Accept-Language": "kk-KZ,kk;q=0.9"},
+    )
     assert r.json()["title"] == "Кейбір өрістер қате толтырылған."
     assert problems(r)["title"]["message"].startswith("Тым қысқа")
     r = client.post("/api/v1/reports?lang=ru", json={**ORDA_ADS, "region": "atlantis"})
@@ -62,8 +71,9 @@ def test_errors_speak_the_callers_language(client: TestClient) -> None:
 
 
 def test_malformed_json_is_422_not_500(client: TestClient) -> None:
-    r = client.post("/api/v1/reports", content=b'{"title": ', headers={
-        "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/reports", content=b'{"title": ', headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_input"
 
@@ -91,30 +101,39 @@ def test_oversized_streamed_body_is_cut_off(client: TestClient, store: Store) ->
             yield b"y" * 1024
         yield b'"}'
 
-    r = client.post("/api/v1/reports", content=chunks(),
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/reports", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert count(store) == 0
 
 
-def test_refused_update_changes_nothing(
-    client: TestClient, accounts: dict[str, Account]
-) -> None:
+def test_refused_update_changes_nothing(client: TestClient, accounts: dict[str, Account]) -> None:
     h = accounts["responder"].headers
     pid = client.post("/api/v1/reports", json=ORDA_ADS).json()["public_id"]
     before = client.get(f"/api/v1/incidents/{pid}", headers=h).json()
-    r = client.patch(f"/api/v1/incidents/{pid}", headers=h,
-                     json={"severity": "high", "attack_types": ["ddos", "bogus"]})
+    r = client.patch(
+        f"/api/v1/incidents/{pid}",
+        headers=h,
+        json={"severity": "high", "attack_types": ["ddos", "bogus"]},
+    )
     assert r.status_code == 422
     assert client.get(f"/api/v1/incidents/{pid}", headers=h).json() == before
     audit = client.get("/api/v1/audit", headers=accounts["admin"].headers).json()
     assert [e["tag"] for e in audit["items"]] == ["incident:reported"]
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": 0}, {"limit": 201}, {"offset": -1}, {"severity": "worst"},
-    {"attack_type": "nope"}, {"reported_from": "last week"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 201},
+        {"offset": -1},
+        {"severity": "worst"},
+        {"attack_type": "nope"},
+        {"reported_from": "last week"},
+    ],
+)
 def test_bad_list_parameters_are_422(
     client: TestClient, accounts: dict[str, Account], params: dict[str, object]
 ) -> None:

@@ -44,8 +44,12 @@ def test_anonymous_report_is_stored_with_a_receipt_that_tracks_it(
     t = client.post("/api/v1/reports/track", json={"receipt_code": ack["receipt_code"].lower()})
     assert t.status_code == 200
     assert t.json()["status"] == "new" and t.json()["public_id"] == ack["public_id"]
-    assert client.post("/api/v1/reports/track",
-                       json={"receipt_code": "AAAAA-BBBBB-CCCCC-DDDDD"}).status_code == 404
+    assert (
+        client.post(
+            "/api/v1/reports/track", json={"receipt_code": "AAAAA-BBBBB-CCCCC-DDDDD"}
+        ).status_code
+        == 404
+    )
     with store.read() as conn:
         tags = conn.execute(sa.select(audit_events.c.tag, audit_events.c.actor_name)).all()
     assert [tuple(t) for t in tags] == [("incident:reported", "anonymous")]
@@ -73,8 +77,11 @@ def test_concurrent_duplicates_with_one_key_make_one_incident(
 ) -> None:
     headers = {"Idempotency-Key": "burst-key"}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(
-            lambda _: client.post("/api/v1/reports", json=ORDA_ADS, headers=headers), range(16)))
+        results = list(
+            pool.map(
+                lambda _: client.post("/api/v1/reports", json=ORDA_ADS, headers=headers), range(16)
+            )
+        )
     assert {r.status_code for r in results} <= {200, 201}
     assert sum(r.status_code == 201 for r in results) == 1
     assert len({r.json()["public_id"] for r in results}) == 1
@@ -112,9 +119,13 @@ def test_public_cannot_backdate_but_staff_can(
 ) -> None:
     old = dict(ORDA_ADS, reported_at="2021-01-10T06:00:00Z", started_at="2021-01-10T05:00:00Z")
     anon = client.post("/api/v1/reports", json=old).json()["public_id"]
-    staff = client.post("/api/v1/reports", json=old,
-                        headers=accounts["responder"].headers).json()["public_id"]
+    staff = client.post("/api/v1/reports", json=old, headers=accounts["responder"].headers).json()[
+        "public_id"
+    ]
     h = accounts["coordinator"].headers
     assert client.get(f"/api/v1/incidents/{anon}", headers=h).json()["reported_at"] > "2025"
-    assert client.get(f"/api/v1/incidents/{staff}", headers=h).json()["reported_at"].startswith(
-        "2021-01-10T06:00:00")
+    assert (
+        client.get(f"/api/v1/incidents/{staff}", headers=h)
+        .json()["reported_at"]
+        .startswith("2021-01-10T06:00:00")
+    )

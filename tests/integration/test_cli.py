@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,12 +14,18 @@ import pytest
 from tests.conftest import shared_file
 
 
-def qorgau(*args: str, data_dir: Path, stdin: str | None = None,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "QORGAU_DATA_DIR": str(data_dir), "COLUMNS": "200",
-                **(env or {})}
-    return subprocess.run([sys.executable, "-m", "qorgau.cli", *args], capture_output=True,
-                          text=True, input=stdin, env=full_env, timeout=120)
+def qorgau(
+    *args: str, data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "QORGAU_DATA_DIR": str(data_dir), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "qorgau.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=full_env,
+        timeout=120,
+    )
 
 
 def no_traceback(r: subprocess.CompletedProcess[str]) -> None:
@@ -49,11 +56,20 @@ def test_user_add_generates_a_password_and_a_token(data_dir: Path) -> None:
     no_traceback(bad)
     assert bad.stderr.strip().splitlines() == [
         "error: role: unknown role 'wizard'; allowed: admin, coordinator, responder, legal, "
-        "analyst, reporter [enum]"]
+        "analyst, reporter [enum]"
+    ]
     dup = qorgau("user", "add", "aigerim", "--role", "legal", data_dir=data_dir)
     assert dup.returncode == 2 and "taken" in dup.stderr
-    short = qorgau("user", "add", "bolat", "--role", "legal", "--password-stdin",
-                   data_dir=data_dir, stdin="short\n")
+    short = qorgau(
+        "user",
+        "add",
+        "bolat",
+        "--role",
+        "legal",
+        "--password-stdin",
+        data_dir=data_dir,
+        stdin="short\n",
+    )
     assert short.returncode == 2 and "password: use at least 12" in short.stderr
 
 
@@ -61,9 +77,12 @@ def test_import_errors_are_one_line_each_and_nothing_is_stored(
     data_dir: Path, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"title": "x", "attack_types": ["nope"]}) + "\n"
-                   + json.dumps({"title": "y", "attack_types": ["ddos"],
-                                 "severity": "extreme"}) + "\n")
+    bad.write_text(
+        json.dumps({"title": "x", "attack_types": ["nope"]})
+        + "\n"
+        + json.dumps({"title": "y", "attack_types": ["ddos"], "severity": "extreme"})
+        + "\n"
+    )
     r = qorgau("import", str(bad), data_dir=data_dir)
     assert r.returncode == 2
     no_traceback(r)
@@ -79,8 +98,7 @@ def test_import_errors_are_one_line_each_and_nothing_is_stored(
 
 
 def test_cli_speaks_russian_and_kazakh(data_dir: Path, tmp_path: Path) -> None:
-    r = qorgau("import", str(tmp_path / "nope.csv"), data_dir=data_dir,
-               env={"QORGAU_LANG": "kk"})
+    r = qorgau("import", str(tmp_path / "nope.csv"), data_dir=data_dir, env={"QORGAU_LANG": "kk"})
     assert r.stderr.startswith("қате:")
     r = qorgau("migrate", data_dir=data_dir, env={"QORGAU_LANG": "ru"})
     assert r.stdout.startswith("Схема на ревизии")
@@ -88,11 +106,11 @@ def test_cli_speaks_russian_and_kazakh(data_dir: Path, tmp_path: Path) -> None:
 
 def test_demo_loads_the_real_cases_without_serving(tmp_path: Path) -> None:
     args = ["demo", "--no-serve"]
-    try:
-        args += ["--seed-csv", str(shared_file("kz-journalist-incidents-seed",
-                                               "kz_incidents_seed.csv"))]
-    except pytest.skip.Exception:
-        pass
+    with contextlib.suppress(pytest.skip.Exception):  # demo runs without the shared data too
+        args += [
+            "--seed-csv",
+            str(shared_file("kz-journalist-incidents-seed", "kz_incidents_seed.csv")),
+        ]
     r = qorgau(*args, data_dir=tmp_path / "demo")
     assert r.returncode == 0, r.stderr
     no_traceback(r)

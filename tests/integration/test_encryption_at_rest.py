@@ -32,13 +32,25 @@ def database_bytes(store: Store) -> bytes:
     store.engine.dispose()  # close connections so everything is in the files we read
     if url.get_backend_name() == "sqlite":
         base = Path(str(url.database))
-        return b"".join(p.read_bytes() for p in (base, base.with_name(base.name + "-wal"))
-                        if p.exists())
+        return b"".join(
+            p.read_bytes() for p in (base, base.with_name(base.name + "-wal")) if p.exists()
+        )
     pg_dump = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
     dump = subprocess.run(
-        [pg_dump, "--data-only", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-         "-U", url.username or "postgres", str(url.database)],
-        check=True, capture_output=True, timeout=60,
+        [
+            pg_dump,
+            "--data-only",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            str(url.database),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return dump.stdout
 
@@ -61,8 +73,11 @@ def test_planted_personal_values_never_reach_the_database_in_clear(
     ack = client.post("/api/v1/reports", json=report).json()
     pid = ack["public_id"]
     h = accounts["responder"].headers
-    client.post(f"/api/v1/incidents/{pid}/notes", json={"body": PLANTED["note"],
-                                                          "sensitive": True}, headers=h)
+    client.post(
+        f"/api/v1/incidents/{pid}/notes",
+        json={"body": PLANTED["note"], "sensitive": True},
+        headers=h,
+    )
     # ... and the staff can still read and find all of it
     got = client.get(f"/api/v1/incidents/{pid}", headers=h).json()
     assert {t["name"] for t in got["targets"]} >= {PLANTED["person"]}
@@ -71,8 +86,11 @@ def test_planted_personal_values_never_reach_the_database_in_clear(
     assert found.json()["total"] == 1
     raw = database_bytes(store)
     assert len(raw) > 1000
-    leaks = [k for k, v in {**PLANTED, "receipt": ack["receipt_code"].replace("-", "")}.items()
-             if v and (v.encode() in raw or v.replace("+", "").replace(" ", "").encode() in raw)]
+    leaks = [
+        k
+        for k, v in {**PLANTED, "receipt": ack["receipt_code"].replace("-", "")}.items()
+        if v and (v.encode() in raw or v.replace("+", "").replace(" ", "").encode() in raw)
+    ]
     assert not leaks, f"found in clear: {leaks}"
     # sanity: the non-protected title is there, so the scan reads real data
     assert b"Threats after an investigation" in raw
@@ -85,8 +103,14 @@ def test_a_stolen_database_without_the_key_file_reveals_nothing(
     from qorgau.security.keys import new_keyring
     from qorgau.store.tables import incident_targets
 
-    client.post("/api/v1/reports", json={"title": "t", "attack_types": ["threats"], "targets": [
-        {"kind": "person", "name": PLANTED["person"]}]})
+    client.post(
+        "/api/v1/reports",
+        json={
+            "title": "t",
+            "attack_types": ["threats"],
+            "targets": [{"kind": "person", "name": PLANTED["person"]}],
+        },
+    )
     with store.read() as conn:
         token = conn.execute(sa.select(incident_targets.c.name_enc)).scalar_one()
     with pytest.raises(Exception, match="integrity"):

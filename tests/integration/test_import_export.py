@@ -54,14 +54,22 @@ def test_reimport_never_duplicates(desk: CaseDesk) -> None:
 
 def test_one_bad_row_stores_nothing_unless_asked(desk: CaseDesk, tmp_path: Path) -> None:
     good = {"title": "ok", "attack_types": ["ddos"], "reported_at": "2024-01-01T00:00:00Z"}
-    rows = [good, {**good, "title": "bad", "attack_types": ["nope"]},
-            {**good, "title": "late", "started_at": "not a date"}, "not an object"]
+    rows = [
+        good,
+        {**good, "title": "bad", "attack_types": ["nope"]},
+        {**good, "title": "late", "started_at": "not a date"},
+        "not an object",
+    ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n")
     rep = import_file(desk, path)
     assert not rep.stored and n_incidents(desk) == 0
     assert {(e.line, e.field) for e in rep.errors} == {
-        (2, "attack_types[0]"), (3, "started_at"), (4, "record"), (5, "line")}
+        (2, "attack_types[0]"),
+        (3, "started_at"),
+        (4, "record"),
+        (5, "line"),
+    }
     rep = import_file(desk, path, skip_invalid=True)
     assert rep.stored and rep.created == 1 and n_incidents(desk) == 1
 
@@ -70,14 +78,30 @@ def test_hand_written_csv_with_one_target_column_set(desk: CaseDesk, tmp_path: P
     path = tmp_path / "mine.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["title", "attack_types", "reported_at", "target_kind", "target_name",
-                    "target_identifier"])
-        w.writerow(["Phone flood", "phone_flooding|doxxing", "2025-05-05", "phone_number",
-                    "editor", "8 700 000 0101"])
+        w.writerow(
+            [
+                "title",
+                "attack_types",
+                "reported_at",
+                "target_kind",
+                "target_name",
+                "target_identifier",
+            ]
+        )
+        w.writerow(
+            [
+                "Phone flood",
+                "phone_flooding|doxxing",
+                "2025-05-05",
+                "phone_number",
+                "editor",
+                "8 700 000 0101",
+            ]
+        )
     rep = import_file(desk, path)
     assert rep.created == 1, rep.errors
-    from qorgau.domain.queries import IncidentQuery
     from qorgau.domain.model import Principal, Role
+    from qorgau.domain.queries import IncidentQuery
 
     admin = Principal(None, Role.ADMIN, desk.default_org_id, "t")
     page = desk.search(admin, IncidentQuery(target="+77000000101"))
@@ -108,17 +132,44 @@ def test_real_seed_records_through_the_mapping_profile(desk: CaseDesk) -> None:
 
 def test_profile_problems_name_the_column_and_the_value(desk: CaseDesk, tmp_path: Path) -> None:
     path = tmp_path / "seed.csv"
-    header = ["id", "date", "date_precision", "target", "target_role", "outlet", "city",
-              "incident_type", "vector", "summary", "source_url", "source_org"]
+    header = [
+        "id",
+        "date",
+        "date_precision",
+        "target",
+        "target_role",
+        "outlet",
+        "city",
+        "incident_type",
+        "vector",
+        "summary",
+        "source_url",
+        "source_org",
+    ]
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
-        w.writerow(["X-1", "2024-02", "month", "Someone", "journalist", "", "", "alien_probe",
-                    "cyber", "s", "https://example.org", "Org"])
+        w.writerow(
+            [
+                "X-1",
+                "2024-02",
+                "month",
+                "Someone",
+                "journalist",
+                "",
+                "",
+                "alien_probe",
+                "cyber",
+                "s",
+                "https://example.org",
+                "Org",
+            ]
+        )
     rep = import_file(desk, path, profile=load_profile("kz-journalist-incidents-seed"))
     assert not rep.stored
     assert rep.errors[0].field == "attack_types" and "alien_probe" in rep.errors[0].message
     (tmp_path / "short.csv").write_text("id,date\nX,2024\n")
     with pytest.raises(Exception, match="columns missing"):
-        import_file(desk, tmp_path / "short.csv",
-                    profile=load_profile("kz-journalist-incidents-seed"))
+        import_file(
+            desk, tmp_path / "short.csv", profile=load_profile("kz-journalist-incidents-seed")
+        )

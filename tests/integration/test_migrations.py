@@ -33,12 +33,14 @@ def test_up_down_up_and_schema_matches_code(backend_settings: Settings) -> None:
         assert migrate.current_revision(engine) == migrate.head_revision()
 
         def ignore_search_index(obj: object, name: str | None, type_: str, *_: object) -> bool:
-            return not (name or "").startswith(("incident_fts", "search_vector",
-                                                "ix_incidents_search_vector"))
+            return not (name or "").startswith(
+                ("incident_fts", "search_vector", "ix_incidents_search_vector")
+            )
 
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={
-                "compare_type": True, "include_object": ignore_search_index})
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": ignore_search_index}
+            )
             diff = compare_metadata(ctx, metadata)
         assert diff == [], diff
         migrate.downgrade(engine, "base")
@@ -48,8 +50,9 @@ def test_up_down_up_and_schema_matches_code(backend_settings: Settings) -> None:
     finally:
         engine.dispose()
         if engine.dialect.name == "postgresql":
-            admin = sa.create_engine(engine.url.set(database="postgres"),
-                                     isolation_level="AUTOCOMMIT")
+            admin = sa.create_engine(
+                engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
+            )
             with admin.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{engine.url.database}"')
             admin.dispose()

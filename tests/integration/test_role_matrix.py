@@ -30,10 +30,15 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("POST", "/api/v1/incidents/{public_id}/merge"): {"into": ctx["other_incident"]},
         ("POST", "/api/v1/campaigns"): {"name": "Orda week"},
         ("POST", "/api/v1/campaigns/{campaign_id}/incidents"): {"incidents": [ctx["incident"]]},
-        ("POST", "/api/v1/auth/token"): {"username": "admin-user",
-                                         "password": "correct horse battery staple"},
-        ("POST", "/api/v1/users"): {"username": f"new-{ctx['n']}", "role": "responder",
-                                    "password": "a long enough password"},
+        ("POST", "/api/v1/auth/token"): {
+            "username": "admin-user",
+            "password": "correct horse battery staple",
+        },
+        ("POST", "/api/v1/users"): {
+            "username": f"new-{ctx['n']}",
+            "role": "responder",
+            "password": "a long enough password",
+        },
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
     }
     return bodies.get((method, path))
@@ -62,14 +67,22 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
     ack = client.post("/api/v1/reports", json=ORDA_ADS).json()
     own = client.post("/api/v1/reports", json=ORDA_ADS, headers=reporter.headers).json()
     other = client.post("/api/v1/reports", json=ORDA_ADS).json()
-    camp = client.post("/api/v1/campaigns", json={"name": "c"},
-                       headers=accounts["coordinator"].headers).json()
+    camp = client.post(
+        "/api/v1/campaigns", json={"name": "c"}, headers=accounts["coordinator"].headers
+    ).json()
     # a reporter acts on their own report; everyone else on the anonymous one
     incident = own["public_id"] if caller == "reporter" else ack["public_id"]
-    ctx = {"receipt": ack["receipt_code"], "incident": incident,
-           "other_incident": other["public_id"], "n": caller or "anon"}
-    params = {"public_id": incident, "campaign_id": str(camp["id"]),
-              "user_id": str(accounts["responder"].principal.user_id)}
+    ctx = {
+        "receipt": ack["receipt_code"],
+        "incident": incident,
+        "other_incident": other["public_id"],
+        "n": caller or "anon",
+    }
+    params = {
+        "public_id": incident,
+        "campaign_id": str(camp["id"]),
+        "user_id": str(accounts["responder"].principal.user_id),
+    }
     headers = accounts[caller].headers if caller else {}
     failures = []
     for method, path, action in api_routes(client):
@@ -84,25 +97,30 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
         if not may and r.status_code != (401 if caller is None else 403):
             failures.append(f"{caller} {method} {path}: expected refusal, got {r.status_code}")
         if may and r.status_code >= 400 and r.status_code != 409:
-            failures.append(f"{caller} {method} {path}: allowed call failed {r.status_code} "
-                            f"{r.text[:200]}")
+            failures.append(
+                f"{caller} {method} {path}: allowed call failed {r.status_code} {r.text[:200]}"
+            )
     assert not failures, "\n".join(failures)
 
 
 def test_reporters_see_only_their_own_reports(
     client: TestClient, accounts: dict[str, Account]
 ) -> None:
-    mine = client.post("/api/v1/reports", json=ORDA_ADS,
-                       headers=accounts["reporter"].headers).json()["public_id"]
-    theirs = client.post("/api/v1/reports", json=ORDA_ADS,
-                         headers=accounts["reporter2"].headers).json()["public_id"]
+    mine = client.post(
+        "/api/v1/reports", json=ORDA_ADS, headers=accounts["reporter"].headers
+    ).json()["public_id"]
+    theirs = client.post(
+        "/api/v1/reports", json=ORDA_ADS, headers=accounts["reporter2"].headers
+    ).json()["public_id"]
     anon = client.post("/api/v1/reports", json=ORDA_ADS).json()["public_id"]
     h = accounts["reporter"].headers
     assert client.get(f"/api/v1/incidents/{mine}", headers=h).status_code == 200
     for pid in (theirs, anon):
         assert client.get(f"/api/v1/incidents/{pid}", headers=h).status_code == 404
-        assert client.post(f"/api/v1/incidents/{pid}/notes", json={"body": "x"},
-                           headers=h).status_code == 404
+        assert (
+            client.post(f"/api/v1/incidents/{pid}/notes", json={"body": "x"}, headers=h).status_code
+            == 404
+        )
     listed = client.get("/api/v1/incidents", headers=h).json()
     assert [i["public_id"] for i in listed["items"]] == [mine]
 
@@ -113,8 +131,12 @@ def test_other_organisations_cases_are_invisible(
     pid = client.post("/api/v1/reports", json=ORDA_ADS).json()["public_id"]
     h = accounts["other_coordinator"].headers
     assert client.get(f"/api/v1/incidents/{pid}", headers=h).status_code == 404
-    assert client.post(f"/api/v1/incidents/{pid}/status", json={"status": "triaged"},
-                       headers=h).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/incidents/{pid}/status", json={"status": "triaged"}, headers=h
+        ).status_code
+        == 404
+    )
     assert client.get("/api/v1/incidents", headers=h).json()["total"] == 0
     assert client.get("/api/v1/stats/summary", headers=h).json()["total"] == 0
 
@@ -133,21 +155,27 @@ def test_analyst_gets_aggregates_but_no_single_case(
 def test_login_logout_and_revoked_or_deactivated_tokens(
     client: TestClient, accounts: dict[str, Account]
 ) -> None:
-    r = client.post("/api/v1/auth/token", json={"username": "responder-user",
-                                                "password": "correct horse battery staple"})
+    r = client.post(
+        "/api/v1/auth/token",
+        json={"username": "responder-user", "password": "correct horse battery staple"},
+    )
     assert r.status_code == 200 and r.json()["role"] == "responder"
     h = {"Authorization": f"Bearer {r.json()['token']}"}
     assert client.get("/api/v1/me", headers=h).json()["username"] == "responder-user"
     assert client.delete("/api/v1/auth/token", headers=h).status_code == 204
     assert client.get("/api/v1/me", headers=h).status_code == 401
-    bad = client.post("/api/v1/auth/token", json={"username": "responder-user",
-                                                  "password": "wrong password here"})
+    bad = client.post(
+        "/api/v1/auth/token", json={"username": "responder-user", "password": "wrong password here"}
+    )
     assert bad.status_code == 401
-    ghost = client.post("/api/v1/auth/token", json={"username": "nobody",
-                                                    "password": "wrong password here"})
+    ghost = client.post(
+        "/api/v1/auth/token", json={"username": "nobody", "password": "wrong password here"}
+    )
     assert ghost.status_code == 401 and ghost.json()["detail"] == bad.json()["detail"]
     admin = accounts["admin"].headers
     uid = accounts["legal"].principal.user_id
-    assert client.patch(f"/api/v1/users/{uid}", json={"active": False},
-                        headers=admin).status_code == 200
+    assert (
+        client.patch(f"/api/v1/users/{uid}", json={"active": False}, headers=admin).status_code
+        == 200
+    )
     assert client.get("/api/v1/me", headers=accounts["legal"].headers).status_code == 401

@@ -25,13 +25,28 @@ def free_port() -> int:
 
 
 def start(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QORGAU_DATA_DIR": str(settings.data_dir),
-           "QORGAU_DATABASE_URL": settings.resolved_database_url,
-           "QORGAU_KEY_FILE": str(settings.resolved_key_file)}
+    env = {
+        **os.environ,
+        "QORGAU_DATA_DIR": str(settings.data_dir),
+        "QORGAU_DATABASE_URL": settings.resolved_database_url,
+        "QORGAU_KEY_FILE": str(settings.resolved_key_file),
+    }
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "qorgau.cli", "serve", "--port",
-                                 str(port), "--log-level", "warning"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qorgau.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -50,8 +65,11 @@ def test_acknowledged_reports_survive_sigkill(store: Store, tmp_path: Path) -> N
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
             for i in range(60):
-                r = c.post("/api/v1/reports", json=dict(ORDA_ADS, title=f"r{i}"),
-                           headers={"Idempotency-Key": f"sigkill-{i}"})
+                r = c.post(
+                    "/api/v1/reports",
+                    json=dict(ORDA_ADS, title=f"r{i}"),
+                    headers={"Idempotency-Key": f"sigkill-{i}"},
+                )
                 assert r.status_code == 201
                 acked.add(r.json()["public_id"])
     finally:

@@ -12,8 +12,10 @@ def test_language_negotiation_prefers_explicit_then_quality() -> None:
 
 
 def test_messages_are_translated_with_placeholders() -> None:
-    assert gettext("ru", "Too long: at most {max_length} characters.", max_length=5) == \
-        "Слишком длинно: не более 5 символов."
+    assert (
+        gettext("ru", "Too long: at most {max_length} characters.", max_length=5)
+        == "Слишком длинно: не более 5 символов."
+    )
     assert "5" in gettext("kk", "Too long: at most {max_length} characters.", max_length=5)
     assert gettext("en", "Sign in to do this.") == "Sign in to do this."
     assert gettext("ru", "Sign in to do this.") != "Sign in to do this."
@@ -32,7 +34,8 @@ def test_every_message_in_the_code_is_translated_into_russian_and_kazakh() -> No
     src = Path(__file__).resolve().parents[2] / "src" / "qorgau"
     keywords = {"t": None, "N_": None, "gettext": (2,)}
     found = {
-        msg for _, _, msg, _, _ in extract_from_dir(str(src), keywords=keywords)
+        msg
+        for _, _, msg, _, _ in extract_from_dir(str(src), keywords=keywords)
         if isinstance(msg, str)
     }
     assert len(found) > 40

@@ -11,9 +11,16 @@ from qorgau.domain.identifiers import (
 from qorgau.errors import InvalidInput
 
 
-@pytest.mark.parametrize("written", [
-    "+7 701 123 45 67", "87011234567", "8 (701) 123-45-67", "+77011234567", "7011234567",
-])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+7 701 123 45 67",
+        "87011234567",
+        "8 (701) 123-45-67",
+        "+77011234567",
+        "7011234567",
+    ],
+)
 def test_the_same_kazakh_mobile_written_many_ways_is_one_number(written: str) -> None:
     assert normalize_phone(written, "phone") == "+77011234567"
 
@@ -33,7 +40,8 @@ def test_non_numbers_are_refused_naming_the_field(bad: str) -> None:
 def test_hosts_are_reduced_from_urls_and_idna_encoded() -> None:
     assert normalize_host("https://Orda.KZ/kz/news?x=1", "h") == "orda.kz"
     assert normalize_host("қорғау.kz", "h") == "xn--80aaa5e2bzd.kz".replace(
-        "xn--80aaa5e2bzd", "қорғау".encode("idna").decode())
+        "xn--80aaa5e2bzd", "қорғау".encode("idna").decode()
+    )
     with pytest.raises(InvalidInput):
         normalize_host("not a host", "h")
 

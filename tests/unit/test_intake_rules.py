@@ -28,24 +28,37 @@ def test_category_defaults_from_the_first_attack_type_and_severity_to_medium() -
 
 def test_every_broken_rule_is_reported_at_once() -> None:
     with pytest.raises(InvalidInput) as exc:
-        validate_report(report(
-            title="  ", attack_types=("nope",), region="atlantis",
-            started_at=NOW + timedelta(days=2),
-            targets=(TargetInput("phone_number", "editor", "not a phone"),),
-        ), TAX, NOW)
+        validate_report(
+            report(
+                title="  ",
+                attack_types=("nope",),
+                region="atlantis",
+                started_at=NOW + timedelta(days=2),
+                targets=(TargetInput("phone_number", "editor", "not a phone"),),
+            ),
+            TAX,
+            NOW,
+        )
     fields = {p.field for p in exc.value.problems}
-    assert fields == {"title", "attack_types[0]", "region", "started_at",
-                      "targets[0].identifier"}
+    assert fields == {"title", "attack_types[0]", "region", "started_at", "targets[0].identifier"}
 
 
 def test_targets_are_normalised_and_deduplicated() -> None:
-    new = validate_report(report(targets=(
-        TargetInput("phone_number", "Editor", "8 701 123 45 67"),
-        TargetInput("phone_number", "Editor again", "+7 (701) 123-45-67"),
-        TargetInput("website", "Orda", "https://orda.kz/"),
-    )), TAX, NOW)
+    new = validate_report(
+        report(
+            targets=(
+                TargetInput("phone_number", "Editor", "8 701 123 45 67"),
+                TargetInput("phone_number", "Editor again", "+7 (701) 123-45-67"),
+                TargetInput("website", "Orda", "https://orda.kz/"),
+            )
+        ),
+        TAX,
+        NOW,
+    )
     assert [(t.kind, t.normalized) for t in new.targets] == [
-        ("phone_number", "+77011234567"), ("website", "orda.kz")]
+        ("phone_number", "+77011234567"),
+        ("website", "orda.kz"),
+    ]
 
 
 def test_small_clock_skew_is_tolerated_but_not_future_dates() -> None:

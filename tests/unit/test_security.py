@@ -45,7 +45,8 @@ def test_rotation_keeps_old_values_readable_and_writes_with_the_new_key() -> Non
 
 def test_blind_index_depends_on_the_key() -> None:
     assert FieldCipher(new_keyring()).blind_index("x", "t") != FieldCipher(
-        new_keyring()).blind_index("x", "t")
+        new_keyring()
+    ).blind_index("x", "t")
 
 
 def test_key_file_is_private_and_missing_file_says_what_to_do(tmp_path: Path) -> None:

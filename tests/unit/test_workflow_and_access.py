@@ -24,9 +24,15 @@ def test_every_status_pair_follows_the_table(current: Status, wanted: Status) ->
 def test_every_action_has_a_policy_and_analysts_see_only_aggregates() -> None:
     assert set(POLICY) == set(Action)
     analyst_actions = {a for a, roles in POLICY.items() if Role.ANALYST in roles}
-    assert analyst_actions == {Action.REPORT_SUBMIT, Action.REPORT_TRACK, Action.TAXONOMY_READ,
-                               Action.STATS_READ, Action.SELF_READ, Action.LOGIN,
-                               Action.HEALTH}
+    assert analyst_actions == {
+        Action.REPORT_SUBMIT,
+        Action.REPORT_TRACK,
+        Action.TAXONOMY_READ,
+        Action.STATS_READ,
+        Action.SELF_READ,
+        Action.LOGIN,
+        Action.HEALTH,
+    }
 
 
 def test_anonymous_gets_401_and_wrong_role_403() -> None:

@@ -208,7 +208,8 @@ def _fts_condition(conn: sa.Connection, text: str) -> sa.ColumnElement[bool] | N
             .where(sa.text("incident_fts MATCH :fts_q").bindparams(fts_q=match))
         )
     tsquery = " & ".join(f"{w}:*" for w in words)
-    return sa.text("search_vector @@ to_tsquery('simple', :fts_q)").bindparams(fts_q=tsquery)
+    clause = sa.text("search_vector @@ to_tsquery('simple', :fts_q)").bindparams(fts_q=tsquery)
+    return clause.self_group()  # type: ignore[return-value]
 
 
 def target_candidates(cipher: FieldCipher, taxonomy: Taxonomy, value: str) -> list[str]:

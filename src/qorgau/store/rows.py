@@ -135,7 +135,7 @@ def incident_row(
     }
 
 
-def decode_target(cipher: FieldCipher, row: Mapping[str, Any]) -> Target:
+def decode_target(cipher: FieldCipher, row: Mapping[Any, Any]) -> Target:
     if row["name_enc"] is not None or row["identifier_enc"] is not None:
         name = cipher.decrypt(row["name_enc"], "incident_targets.name") or ""
         identifier = cipher.decrypt(row["identifier_enc"], "incident_targets.identifier")
@@ -155,7 +155,7 @@ def decode_reporter(cipher: FieldCipher, token: str | None) -> ReporterContact:
 
 def decode_incident(
     cipher: FieldCipher,
-    row: Mapping[str, Any],
+    row: Mapping[Any, Any],
     attack_types: tuple[str, ...],
     legal_refs: tuple[str, ...],
     targets: tuple[Target, ...],
@@ -193,7 +193,7 @@ def decode_incident(
     )
 
 
-def decode_note(cipher: FieldCipher, row: Mapping[str, Any]) -> Note:
+def decode_note(cipher: FieldCipher, row: Mapping[Any, Any]) -> Note:
     body = cipher.decrypt(row["body_enc"], "notes.body") if row["sensitive"] else row["body_clear"]
     return Note(
         row["id"],

@@ -38,8 +38,7 @@ def org_id_for(conn: sa.Connection, slug: str) -> int:
     return int(oid)
 
 
-def _user(r: sa.Row[tuple[object, ...]] | sa.RowMapping) -> User:
-    m = r._mapping if isinstance(r, sa.Row) else r
+def _user(m: sa.RowMapping) -> User:
     return User(
         m["id"], m["username"], Role(m["role"]), m["org_id"], m["display_name"], m["active"]
     )
@@ -78,7 +77,7 @@ def create_user(
         "created_at": now,
     }
     uid = conn.execute(users.insert().returning(users.c.id), row).scalar_one()
-    return User(uid, name, role, org_id, row["display_name"], True)
+    return User(uid, name, role, org_id, display_name or name, True)
 
 
 def get_user(conn: sa.Connection, user_id: int) -> User:

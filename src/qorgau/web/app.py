@@ -64,6 +64,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         summary="Case desk for digital attacks on journalists and independent media",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        # FastAPI's /docs and /redoc pages load scripts from a third-party CDN, which would
+        # tell that CDN who uses the desk; the OpenAPI document is enough for any client.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)

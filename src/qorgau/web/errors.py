@@ -43,7 +43,9 @@ RULE_MESSAGES = {
     "string_too_long": N_("Too long: at most {max_length} characters."),
     "string_too_short": N_("Too short: at least {min_length} characters."),
     "too_long": N_("Too many items: at most {max_length}."),
-    "datetime_from_date_parsing": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
+    "datetime_from_date_parsing": N_(
+        "Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."
+    ),
     "datetime_parsing": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
     "datetime_type": N_("Not a date and time; use ISO 8601, e.g. 2025-05-06T18:00:00Z."),
     "enum": N_("Not one of the allowed values."),
@@ -98,7 +100,7 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: QorgauError) -> JSONResponse:
         for cls in type(exc).__mro__:
             if cls in ERROR_TABLE:
-                status, code, title = ERROR_TABLE[cls]  # type: ignore[index]
+                status, code, title = ERROR_TABLE[cls]
                 break
         else:  # pragma: no cover - every QorgauError subclass is in the table (tested)
             status, code, title = 500, "error", "Unexpected error."

@@ -7,6 +7,7 @@ memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -66,10 +67,8 @@ class BodySizeLimit:
                 response_started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(BodyTooLarge):  # the 413 was already sent
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            pass
 
 
 async def _refuse_large(send: Send, lang: str, limit: int) -> None:
@@ -77,8 +76,10 @@ async def _refuse_large(send: Send, lang: str, limit: int) -> None:
         send,
         413,
         lang,
-        N_("The request body is larger than {limit} bytes. Send less, or attach large files "
-           "separately."),
+        N_(
+            "The request body is larger than {limit} bytes. Send less, or attach large files "
+            "separately."
+        ),
         limit=limit,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qorgau.domain.model import Incident, Note
 from qorgau.domain.queries import Page
 from qorgau.web import schemas
@@ -71,7 +73,7 @@ def note_out(n: Note) -> schemas.NoteOut:
     )
 
 
-def page_fields(total: int, limit: int, offset: int, count: int) -> dict[str, int | None]:
+def page_fields(total: int, limit: int, offset: int, count: int) -> dict[str, Any]:
     nxt = offset + count
     return {
         "total": total,

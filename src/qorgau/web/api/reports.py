@@ -13,6 +13,7 @@ from qorgau.domain.model import (
     Principal,
     ReporterContact,
     ReportFields,
+    Status,
     TargetInput,
 )
 from qorgau.errors import InvalidInput
@@ -105,4 +106,4 @@ def track_report(
     body: schemas.TrackIn, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.TrackOut:
     public_id, status, updated = desk(request).track(body.receipt_code)
-    return schemas.TrackOut(public_id=public_id, status=status, updated_at=updated)
+    return schemas.TrackOut(public_id=public_id, status=Status(status), updated_at=updated)

@@ -1,0 +1,50 @@
+# Qorgau — the two commands a fresh machine needs are `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
+DATA_DIR ?= qorgau-data
+
+.PHONY: demo test lint services bench bench-quick messages clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+## Load the demo cases into ./qorgau-data (SQLite + local key file) and serve on :8000
+demo: $(STAMP)
+	$(BIN)/qorgau demo --data-dir $(DATA_DIR) $(if $(wildcard $(SEED_CSV)),--seed-csv $(SEED_CSV))
+
+## Lint, type-check and run every test on SQLite and PostgreSQL
+test: $(STAMP) services
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+## Make sure the local PostgreSQL the tests use is running
+services:
+	bash scripts/services.sh
+
+## Intake and search benchmarks (wrk on loopback); writes BENCHMARKS.md figures to stdout
+bench: $(STAMP) services
+	bash benchmarks/run.sh
+
+bench-quick: $(STAMP) services
+	QUICK=1 bash benchmarks/run.sh
+
+## Re-extract translatable messages and merge them into the ru/kk catalogues
+messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output -k t -k N_ -k gettext:2 \
+		-o build/qorgau.pot src/qorgau
+	$(BIN)/pybabel update --no-location -D qorgau -i build/qorgau.pot -d src/qorgau/i18n/locales
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
