@@ -157,6 +157,9 @@ def serve(
     database_url: DbUrl = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (one per core is a good start)")
+    ] = 1,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Serve the API (its OpenAPI document is at /openapi.json)."""
@@ -168,15 +171,29 @@ def serve(
     s = settings(data_dir, database_url)
     store = open_store(s)
     store.check_schema()
-    out.print(t("Serving on http://{host}:{port} (OpenAPI document at /openapi.json)", host=host, port=port))
-    uvicorn.run(
-        create_app(s, store),
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
+    out.print(
+        t(
+            "Serving on http://{host}:{port} (OpenAPI document at /openapi.json)",
+            host=host,
+            port=port,
+        )
     )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(s, store), **common)
+        return
+    store.close()
+    # Each worker process builds its own store from the environment.
+    os.environ["QORGAU_DATA_DIR"] = str(s.data_dir)
+    os.environ["QORGAU_DATABASE_URL"] = s.resolved_database_url
+    os.environ["QORGAU_KEY_FILE"] = str(s.resolved_key_file)
+    uvicorn.run("qorgau.web.app:app_from_env", factory=True, workers=workers, **common)
 
 
 @app.command("import")

@@ -74,5 +74,8 @@ def test_argon2_passwords() -> None:
 def test_receipt_codes_are_readable_and_forgiving() -> None:
     code = new_receipt_code()
     assert len(code) == 23 and code.count("-") == 3
-    assert not set(code.replace("-", "")) & set("01OIL")
+    assert not set(code.replace("-", "")) & set("OILU")
     assert normalize_receipt(code.lower().replace("-", " ")) == code.replace("-", "")
+    # misread letters are read back as the digits they look like
+    assert normalize_receipt("o1l-IO") == "01110"
+    assert len({new_receipt_code() for _ in range(1000)}) == 1000

@@ -21,7 +21,7 @@ from qorgau.domain.model import Principal, Role
 from qorgau.errors import InvalidInput, QorgauError
 from qorgau.io.profiles import Profile, apply_profile
 from qorgau.io.records import csv_row_to_record, record_to_import
-from qorgau.store.intake import IntakeJob, store_report
+from qorgau.store.intake import IntakeJob, store_reports
 
 BATCH = 500
 Progress = Callable[[int, int], None]
@@ -148,9 +148,10 @@ def import_file(
     for start in range(0, total, BATCH):
         chunk = jobs[start : start + BATCH]
         with store.write() as conn:
-            for job in chunk:
-                stored = store_report(conn, store, job, store.now())
-                if stored.replayed:
+            for outcome in store_reports(conn, store, chunk, store.now()):
+                if isinstance(outcome, QorgauError):
+                    raise outcome
+                if outcome.replayed:
                     report.already_present += 1
                 else:
                     report.created += 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from qorgau.errors import QorgauError
 from qorgau.store.incidents import Stored
-from qorgau.store.intake import IntakeJob, store_report
+from qorgau.store.intake import IntakeJob, store_report, store_reports
 from qorgau.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,16 @@ class GroupCommitWriter:
         now = self._store.now()
         try:
             with self._store.write() as conn:
-                results = [store_report(conn, self._store, p.job, now) for p in batch]
-        except Exception:  # one bad report must not fail the rest: redo them one by one
-            if len(batch) == 1:
-                self._commit_one(batch[0])
-            else:
-                for p in batch:
-                    self._commit_one(p)
+                outcomes = store_reports(conn, self._store, [p.job for p in batch], now)
+        except Exception:  # a database error sinks the batch: redo its reports one by one
+            for p in batch:
+                self._commit_one(p)
             return
-        for p, result in zip(batch, results, strict=True):
-            _resolve(p, result, None)
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, QorgauError):
+                _resolve(p, None, outcome)
+            else:
+                _resolve(p, outcome, None)
 
     def _commit_one(self, p: _Pending) -> None:
         try:

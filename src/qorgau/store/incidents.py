@@ -11,21 +11,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from qorgau.domain.identifiers import normalize_identifier, normalize_text
-from qorgau.domain.model import Campaign, Incident, NewIncident, Note, Target
+from qorgau.domain.model import Campaign, Incident, Note, Target
 from qorgau.domain.queries import IncidentQuery, Page
 from qorgau.domain.taxonomy import Taxonomy
 from qorgau.errors import InvalidInput, NotFound
 from qorgau.security.fields import FieldCipher
-from qorgau.security.tokens import new_receipt_code, normalize_receipt, token_digest
+from qorgau.security.tokens import normalize_receipt, token_digest
 from qorgau.store.rows import (
     decode_incident,
     decode_note,
     decode_target,
-    incident_row,
-    new_public_id,
     search_tokens,
     target_bidx,
-    target_row,
 )
 from qorgau.store.tables import (
     campaigns,
@@ -47,74 +44,6 @@ class Stored:
     public_id: str
     receipt_code: str | None
     replayed: bool = False
-
-
-def insert_incident(
-    conn: sa.Connection,
-    cipher: FieldCipher,
-    taxonomy: Taxonomy,
-    new: NewIncident,
-    *,
-    org_id: int,
-    reporter_user_id: int | None,
-    now: datetime,
-    idempotency_key: str | None = None,
-    request_digest: str | None = None,
-    with_receipt: bool = False,
-    public_id: str | None = None,
-    created_at: datetime | None = None,
-    updated_at: datetime | None = None,
-) -> Stored:
-    row = incident_row(
-        cipher,
-        new,
-        org_id=org_id,
-        reporter_user_id=reporter_user_id,
-        now=now,
-        public_id=public_id or new_public_id(),
-    )
-    row["created_at"] = created_at or now
-    row["updated_at"] = updated_at or row["created_at"]
-    receipt = new_receipt_code() if with_receipt else None
-    row["idempotency_key"] = idempotency_key
-    row["request_digest"] = request_digest
-    row["receipt_digest"] = token_digest(normalize_receipt(receipt)) if receipt else None
-    row["receipt_enc"] = cipher.encrypt(receipt, "incidents.receipt") if receipt else None
-    incident_id = conn.execute(incidents.insert().returning(incidents.c.id), row).scalar_one()
-    if new.attack_types:
-        conn.execute(
-            incident_attack_types.insert(),
-            [{"incident_id": incident_id, "attack_type": a} for a in new.attack_types],
-        )
-    if new.legal_refs:
-        conn.execute(
-            incident_legal_refs.insert(),
-            [{"incident_id": incident_id, "legal_ref": r} for r in new.legal_refs],
-        )
-    if new.targets:
-        conn.execute(
-            incident_targets.insert(),
-            [target_row(cipher, taxonomy, incident_id, i, t) for i, t in enumerate(new.targets)],
-        )
-    return Stored(incident_id, row["public_id"], receipt)
-
-
-def find_idempotent(
-    conn: sa.Connection, cipher: FieldCipher, key: str
-) -> tuple[Stored, str | None] | None:
-    """The incident first created with ``key``, and the digest of the request that made it."""
-    r = conn.execute(
-        sa.select(
-            incidents.c.id,
-            incidents.c.public_id,
-            incidents.c.receipt_enc,
-            incidents.c.request_digest,
-        ).where(incidents.c.idempotency_key == key)
-    ).first()
-    if r is None:
-        return None
-    receipt = cipher.decrypt(r.receipt_enc, "incidents.receipt")
-    return Stored(r.id, r.public_id, receipt, replayed=True), r.request_digest
 
 
 def _children(

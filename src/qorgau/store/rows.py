@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,7 @@ from qorgau.domain.model import (
 )
 from qorgau.domain.taxonomy import Taxonomy
 from qorgau.security.fields import FieldCipher
-from qorgau.security.tokens import RECEIPT_ALPHABET
+from qorgau.security.tokens import random_base32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 PUBLIC_ID_PREFIX = "QG-"
@@ -45,7 +44,7 @@ def search_text(title: str, description: str) -> str:
 
 def new_public_id() -> str:
     """Random, unguessable case reference: sequential numbers would reveal case volumes."""
-    return PUBLIC_ID_PREFIX + "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+    return PUBLIC_ID_PREFIX + random_base32(8)
 
 
 def target_bidx(cipher: FieldCipher, kind: str, normalized: str) -> str:

@@ -48,6 +48,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         s = store or open_store(settings)
         s.check_schema()
         app.state.desk = CaseDesk(s)
+        _ = app.state.desk.default_org_id  # resolve once now, not on the first request
         writer = GroupCommitWriter(s)
         writer.start()
         app.state.intake_writer = writer
@@ -76,3 +77,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for server processes started by a process manager (``qorgau serve --workers``):
+    each worker builds its own app, store and intake writer from the environment."""
+    return create_app(Settings.from_env())

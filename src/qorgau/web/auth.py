@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from qorgau.desk import CaseDesk
 from qorgau.domain import access
@@ -58,10 +59,14 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def principal(request: Request) -> Principal:
-    """Resolve the caller and check the route's action; sync so token look-ups use a thread."""
+async def principal(request: Request) -> Principal:
+    """Resolve the caller and check the route's action.
+
+    The anonymous public (most intake traffic) costs no database call and no thread hop; a
+    token is looked up in the thread pool so the event loop never blocks on the database.
+    """
     d = desk(request)
     token = bearer_token(request)
-    who = d.principal_for_token(token) if token else d.anonymous()
+    who = await run_in_threadpool(d.principal_for_token, token) if token else d.anonymous()
     access.authorize(who, route_action(request))
     return who

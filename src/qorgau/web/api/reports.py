@@ -77,7 +77,8 @@ async def submit_report(
     first result instead of a second incident."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput.single("Idempotency-Key", "required", "must not be blank")
-    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # The digest of the bytes sent: a client retrying sends the same bytes.
+    digest = hashlib.sha256(await request.body()).hexdigest()
     d = desk(request)
     job = d.prepare_report(
         who,
