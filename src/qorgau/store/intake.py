@@ -99,34 +99,27 @@ def _audit_after(public_id: str, new: NewIncident) -> dict[str, Any]:
     }
 
 
-def store_reports(
-    conn: sa.Connection, store: Store, jobs: list[IntakeJob], now: datetime
-) -> list[Outcome]:
-    """Store every job that is new; replay the ones whose idempotency key is known.
+@dataclass
+class PreparedReport:
+    """Everything to insert for one report, encrypted and ready, except the incident id."""
 
-    Returns one outcome per job, in order: the stored reference, or the error for that job
-    alone (a key reused for a different report). Database errors propagate: the caller's
-    transaction then stores nothing.
-    """
+    job: IntakeJob
+    row: dict[str, Any]
+    receipt: str | None
+    children: list[tuple[sa.Table, dict[str, Any]]]
+
+
+def prepare_reports(store: Store, jobs: list[IntakeJob], now: datetime) -> list[PreparedReport]:
+    """The CPU part of storing reports — rows, encryption, audit documents — done before the
+    write transaction, so that the time spent holding the database's write lock is only the
+    statements themselves."""
     cipher, taxonomy = store.cipher, store.taxonomy
-    known = _existing(conn, store, sorted({j.idempotency_key for j in jobs if j.idempotency_key}))
-    outcomes: list[Outcome | None] = [None] * len(jobs)
-    fresh: list[int] = []
-    first_in_batch: dict[str, int] = {}
-    rows: list[dict[str, Any]] = []
-    receipts: list[str | None] = []
-    for i, job in enumerate(jobs):
-        key = job.idempotency_key
-        if key and key in known:
-            outcomes[i] = _replay(known[key], job)
-            continue
-        if key and key in first_in_batch:
-            continue  # resolved below, once the first one has its id
-        if key:
-            first_in_batch[key] = i
+    prepared = []
+    for job in jobs:
+        new = job.new
         row = incident_row(
             cipher,
-            job.new,
+            new,
             org_id=job.org_id,
             reporter_user_id=job.reporter_user_id,
             now=now,
@@ -136,52 +129,78 @@ def store_reports(
         row.update(
             created_at=job.created_at or now,
             updated_at=job.updated_at or job.created_at or now,
-            idempotency_key=key,
+            idempotency_key=job.idempotency_key,
             request_digest=job.request_digest,
             receipt_digest=token_digest(normalize_receipt(receipt)) if receipt else None,
             receipt_enc=cipher.encrypt(receipt, "incidents.receipt") if receipt else None,
         )
-        fresh.append(i)
-        rows.append(row)
-        receipts.append(receipt)
-    if rows:
+        children: list[tuple[sa.Table, dict[str, Any]]] = []
+        children += [(incident_attack_types, {"attack_type": a}) for a in new.attack_types]
+        children += [(incident_legal_refs, {"legal_ref": r}) for r in new.legal_refs]
+        children += [
+            (incident_targets, target_row(cipher, taxonomy, 0, n, t))
+            for n, t in enumerate(new.targets)
+        ]
+        event = audit.audit_row(
+            job.actor,
+            job.tag,
+            "incident",
+            row["public_id"],
+            at=now,
+            after=_audit_after(row["public_id"], new),
+        )
+        children.append((audit_events, event))
+        prepared.append(PreparedReport(job, row, receipt, children))
+    return prepared
+
+
+CHILD_TABLES = (incident_attack_types, incident_legal_refs, incident_targets, audit_events)
+
+
+def write_prepared(
+    conn: sa.Connection, store: Store, prepared: list[PreparedReport]
+) -> list[Outcome]:
+    """Insert prepared reports, replaying the ones whose idempotency key is already known.
+
+    Returns one outcome per report, in order: the stored reference, or the error for that
+    report alone (a key reused for a different report). Database errors propagate: the
+    caller's transaction then stores nothing.
+    """
+    jobs = [p.job for p in prepared]
+    known = _existing(conn, store, sorted({j.idempotency_key for j in jobs if j.idempotency_key}))
+    outcomes: list[Outcome | None] = [None] * len(prepared)
+    fresh: list[int] = []
+    first_in_batch: dict[str, int] = {}
+    for i, job in enumerate(jobs):
+        key = job.idempotency_key
+        if key and key in known:
+            outcomes[i] = _replay(known[key], job)
+        elif key and key in first_in_batch:
+            continue  # resolved below, once the first one has its id
+        else:
+            if key:
+                first_in_batch[key] = i
+            fresh.append(i)
+    if fresh:
         # One multi-row INSERT; RETURNING order is not guaranteed, so match on public_id.
         returned = conn.execute(
-            incidents.insert().returning(incidents.c.public_id, incidents.c.id), rows
+            incidents.insert().returning(incidents.c.public_id, incidents.c.id),
+            [prepared[i].row for i in fresh],
         ).all()
         by_public_id = {r.public_id: r.id for r in returned}
-        types: list[dict[str, Any]] = []
-        refs: list[dict[str, Any]] = []
-        targets: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        for i, row, receipt in zip(fresh, rows, receipts, strict=True):
-            job = jobs[i]
-            new = job.new
-            incident_id = by_public_id[row["public_id"]]
-            types += [{"incident_id": incident_id, "attack_type": a} for a in new.attack_types]
-            refs += [{"incident_id": incident_id, "legal_ref": r} for r in new.legal_refs]
-            targets += [
-                target_row(cipher, taxonomy, incident_id, n, t) for n, t in enumerate(new.targets)
-            ]
-            events.append(
-                audit.audit_row(
-                    job.actor,
-                    job.tag,
-                    "incident",
-                    row["public_id"],
-                    at=now,
-                    after=_audit_after(row["public_id"], new),
-                )
-            )
-            outcomes[i] = Stored(incident_id, row["public_id"], receipt)
-        for table, values in (
-            (incident_attack_types, types),
-            (incident_legal_refs, refs),
-            (incident_targets, targets),
-            (audit_events, events),
-        ):
-            if values:
-                conn.execute(table.insert(), values)
+        per_table: dict[sa.Table, list[dict[str, Any]]] = {t: [] for t in CHILD_TABLES}
+        for i in fresh:
+            p = prepared[i]
+            incident_id = by_public_id[p.row["public_id"]]
+            for table, values in p.children:
+                if table is audit_events:
+                    per_table[table].append(values)
+                else:
+                    per_table[table].append({**values, "incident_id": incident_id})
+            outcomes[i] = Stored(incident_id, p.row["public_id"], p.receipt)
+        for table in CHILD_TABLES:
+            if per_table[table]:
+                conn.execute(table.insert(), per_table[table])
     for i, job in enumerate(jobs):
         if outcomes[i] is None:  # a second copy of a key first seen in this same batch
             j = first_in_batch[job.idempotency_key or ""]
@@ -190,6 +209,13 @@ def store_reports(
             again = Stored(first.id, first.public_id, first.receipt_code, replayed=True)
             outcomes[i] = _replay((again, jobs[j].request_digest), job)
     return [o for o in outcomes if o is not None]
+
+
+def store_reports(
+    conn: sa.Connection, store: Store, jobs: list[IntakeJob], now: datetime
+) -> list[Outcome]:
+    """Prepare and write in one go (importer, CLI): see ``prepare_reports``/``write_prepared``."""
+    return write_prepared(conn, store, prepare_reports(store, jobs, now))
 
 
 def store_report(conn: sa.Connection, store: Store, job: IntakeJob, now: datetime) -> Stored:

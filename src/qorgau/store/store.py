@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -49,15 +50,24 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.gate.close()
 
 
 def open_store(settings: Settings, *, create_keys: bool = False, pool_size: int = 10) -> Store:
     ring = load_keyring(settings.resolved_key_file, create=create_keys)
     engine = make_engine(settings.resolved_database_url, pool_size=pool_size)
+    is_sqlite = engine.dialect.name == "sqlite"
     return Store(
         settings=settings,
         engine=engine,
-        gate=WriteGate(serialise=engine.dialect.name == "sqlite"),
+        gate=WriteGate(serialise=is_sqlite, lock_path=_lock_path(engine) if is_sqlite else None),
         cipher=FieldCipher(ring),
         taxonomy=load_taxonomy(settings.taxonomy_file),
     )
+
+
+def _lock_path(engine: sa.Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + ".write-lock")

@@ -49,12 +49,12 @@ class ReportIn(Strict):
     category: Code | None = None
     platform: Code | None = None
     region: Code | None = None
-    perpetrator: PerpetratorIn = PerpetratorIn()
+    perpetrator: PerpetratorIn = Field(default_factory=PerpetratorIn)
     severity: Severity | None = None
-    legal_refs: Annotated[list[Code], Field(max_length=20)] = []
-    targets: Annotated[list[TargetIn], Field(max_length=50)] = []
-    reporter: ReporterIn = ReporterIn()
-    source_urls: Annotated[list[Url], Field(max_length=20)] = []
+    legal_refs: Annotated[list[Code], Field(max_length=20)] = Field(default_factory=list)
+    targets: Annotated[list[TargetIn], Field(max_length=50)] = Field(default_factory=list)
+    reporter: ReporterIn = Field(default_factory=ReporterIn)
+    source_urls: Annotated[list[Url], Field(max_length=20)] = Field(default_factory=list)
     language: Annotated[str | None, Field(max_length=8)] = None
     ongoing: bool = False
     external_ref: Short | None = None
