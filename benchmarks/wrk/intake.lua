@@ -6,12 +6,18 @@ local path = os.getenv("WRK_PATH") or "/api/v1/reports"
 local counter = 0
 local prefix = ""
 
+-- Keys must differ between runs against the same database (a warm-up, then the measured run),
+-- or the second run's reports are replays of the first: the driver passes a run id.
+local run = os.getenv("WRK_RUN") or tostring(os.time())
+local threads = 0
+
 function setup(thread)
-  thread:set("tid", tostring(math.random(1, 1e9)))
+  threads = threads + 1
+  thread:set("tid", run .. "-" .. threads)
 end
 
 function init(args)
-  prefix = tid or tostring(math.random(1, 1e9))
+  prefix = tid or run
 end
 
 local body = '{"title":"Fake classified ads with the editor\'s phone number",' ..

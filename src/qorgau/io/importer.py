@@ -22,6 +22,7 @@ from qorgau.errors import InvalidInput, QorgauError
 from qorgau.io.profiles import Profile, apply_profile
 from qorgau.io.records import csv_row_to_record, record_to_import
 from qorgau.store.intake import IntakeJob, store_reports
+from qorgau.store.search_index import index_pending
 
 BATCH = 500
 Progress = Callable[[int, int], None]
@@ -158,5 +159,7 @@ def import_file(
         done += len(chunk)
         if progress:
             progress(done, total)
+    with store.write() as conn:
+        index_pending(conn)
     report.stored = True
     return report

@@ -1,33 +1,36 @@
-"""Group commit for public intake.
+"""Group commit for report intake.
 
-A durable commit costs an fsync; one per report caps intake at a few hundred per second. The
-writer thread takes every report waiting in the queue, stores them in one transaction, commits
-once, and only then answers each submitter — so every acknowledged report is on disk, and a
-burst costs one fsync instead of hundreds. A report that fails on its own (a reused
-idempotency key, say) is retried alone so it cannot sink the others in its batch.
+A durable commit costs an fsync; one per report caps intake at a few hundred per second. Here
+reports wait on the event loop in a list while the previous batch is being written; the moment
+that write finishes, everything that arrived meanwhile goes to the database in one transaction,
+one commit, and only then is each submitter answered — so every acknowledged report is on disk,
+and a burst costs one fsync instead of hundreds.
+
+The write runs on one dedicated thread (the database releases the interpreter lock while it
+works), and the loop and that thread meet once per *batch*, not once per report: waking a
+thread per report cost more than the writing itself. A report that fails on its own (a reused
+idempotency key) fails alone; a database error on a batch makes its reports be retried one by
+one, so one bad row cannot sink the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from qorgau.errors import QorgauError
 from qorgau.store.incidents import Stored
-from qorgau.store.intake import IntakeJob, PreparedReport, prepare_reports, write_prepared
+from qorgau.store.intake import IntakeJob, Outcome, PreparedReport, prepare_reports, write_prepared
 from qorgau.store.store import Store
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 256
+MAX_BATCH = 500
 
 
 @dataclass
 class _Pending:
     prepared: PreparedReport
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Stored]
 
 
@@ -35,87 +38,77 @@ class GroupCommitWriter:
     def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
         self._store = store
         self._max_batch = max_batch
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._pending: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="qorgau-intake", daemon=True)
-            self._thread.start()
+    async def start(self) -> None:
+        if self._task is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="qorgau-intake")
+            self._wakeup = asyncio.Event()
+            self._closing = False
+            self._task = asyncio.get_running_loop().create_task(self._flush_forever())
 
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+    async def stop(self) -> None:
+        """Write what is still waiting, then stop."""
+        if self._task is None or self._wakeup is None:
+            return
+        self._closing = True
+        self._wakeup.set()
+        await self._task
+        self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     async def submit(self, job: IntakeJob) -> Stored:
-        if self._thread is None:
+        if self._task is None or self._wakeup is None or self._closing:
             raise RuntimeError("intake writer is not running")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Stored] = loop.create_future()
-        # Encrypt and build the rows here, on the caller's thread: that work then overlaps
-        # with the writer's disk waits instead of lengthening every commit cycle.
+        # Encrypt and build the rows here, while the writer thread is busy with the previous
+        # batch: the locked, serialised part stays as short as it can be.
         prepared = prepare_reports(self._store, [job], self._store.now())[0]
-        self._queue.put(_Pending(prepared, loop, fut))
-        return await fut
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(prepared, future))
+        self._wakeup.set()
+        return await future
 
-    def _run(self) -> None:
+    async def _flush_forever(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit(batch)
-            if stop:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                outcomes = await loop.run_in_executor(self._executor, self._write, batch)
+                for p, outcome in zip(batch, outcomes, strict=True):
+                    if p.future.done():
+                        continue  # the client went away; the report is stored all the same
+                    if isinstance(outcome, BaseException):
+                        p.future.set_exception(outcome)
+                    else:
+                        p.future.set_result(outcome)
+            if self._closing:
                 return
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Pending]) -> list[Outcome | BaseException]:
+        """Runs on the writer thread."""
         try:
             with self._store.write() as conn:
-                outcomes = write_prepared(conn, self._store, [p.prepared for p in batch])
-        except Exception:  # a database error sinks the batch: redo its reports one by one
-            for p in batch:
-                self._commit_one(p)
-            return
-        for p, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, QorgauError):
-                _resolve(p, None, outcome)
-            else:
-                _resolve(p, outcome, None)
+                return list(write_prepared(conn, self._store, [p.prepared for p in batch]))
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("storing a report failed")
+                return [exc]
+            return [self._write_one(p) for p in batch]
 
-    def _commit_one(self, p: _Pending) -> None:
+    def _write_one(self, p: _Pending) -> Outcome | BaseException:
         try:
             with self._store.write() as conn:
-                outcome = write_prepared(conn, self._store, [p.prepared])[0]
+                return write_prepared(conn, self._store, [p.prepared])[0]
         except Exception as exc:
             log.exception("storing a report failed")
-            _resolve(p, None, exc)
-            return
-        if isinstance(outcome, QorgauError):
-            _resolve(p, None, outcome)
-        else:
-            _resolve(p, outcome, None)
-
-
-def _resolve(p: _Pending, result: Stored | None, error: BaseException | None) -> None:
-    def settle() -> None:
-        if p.future.done():
-            return
-        if error is not None:
-            p.future.set_exception(error)
-        else:
-            assert result is not None
-            p.future.set_result(result)
-
-    p.loop.call_soon_threadsafe(settle)
+            return exc

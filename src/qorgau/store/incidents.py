@@ -24,6 +24,7 @@ from qorgau.store.rows import (
     search_tokens,
     target_bidx,
 )
+from qorgau.store.search_index import match_condition
 from qorgau.store.tables import (
     campaigns,
     incident_attack_types,
@@ -127,18 +128,7 @@ def get_by_receipt(conn: sa.Connection, code: str) -> tuple[str, str, datetime] 
 
 def _fts_condition(conn: sa.Connection, text: str) -> sa.ColumnElement[bool] | None:
     words = search_tokens(text)[:12]
-    if not words:
-        return None
-    if conn.dialect.name == "sqlite":
-        match = " ".join(f'"{w}"*' for w in words)
-        return incidents.c.id.in_(
-            sa.select(sa.column("rowid"))
-            .select_from(sa.table("incident_fts"))
-            .where(sa.text("incident_fts MATCH :fts_q").bindparams(fts_q=match))
-        )
-    tsquery = " & ".join(f"{w}:*" for w in words)
-    clause = sa.text("search_vector @@ to_tsquery('simple', :fts_q)").bindparams(fts_q=tsquery)
-    return clause.self_group()  # type: ignore[return-value]
+    return match_condition(conn, words) if words else None
 
 
 def target_candidates(cipher: FieldCipher, taxonomy: Taxonomy, value: str) -> list[str]:

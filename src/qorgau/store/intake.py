@@ -20,6 +20,7 @@ from qorgau.errors import Conflict, QorgauError
 from qorgau.security.tokens import new_receipt_code, normalize_receipt, token_digest
 from qorgau.store import audit
 from qorgau.store.audit import Actor
+from qorgau.store.bulk import BulkInsert, bulk_insert
 from qorgau.store.incidents import Stored
 from qorgau.store.rows import incident_row, new_public_id, target_row
 from qorgau.store.store import Store
@@ -101,29 +102,45 @@ def _audit_after(public_id: str, new: NewIncident) -> dict[str, Any]:
 
 @dataclass
 class PreparedReport:
-    """Everything to insert for one report, encrypted and ready, except the incident id."""
+    """Everything to insert for one report, encrypted and converted to driver parameters."""
 
     job: IntakeJob
-    row: dict[str, Any]
+    public_id: str
     receipt: str | None
-    children: list[tuple[sa.Table, dict[str, Any]]]
+    incident: tuple[Any, ...]
+    children: dict[sa.Table, list[tuple[Any, ...]]]
+
+
+CHILD_TABLES = (incident_attack_types, incident_legal_refs, incident_targets, audit_events)
+
+
+def _inserts(store: Store) -> tuple[BulkInsert, dict[sa.Table, BulkInsert]]:
+    dialect = store.engine.dialect
+    parent = bulk_insert(incidents, dialect.name, dialect, False)
+    children = {
+        t: bulk_insert(t, dialect.name, dialect, t is not audit_events) for t in CHILD_TABLES
+    }
+    return parent, children
 
 
 def prepare_reports(store: Store, jobs: list[IntakeJob], now: datetime) -> list[PreparedReport]:
-    """The CPU part of storing reports — rows, encryption, audit documents — done before the
-    write transaction, so that the time spent holding the database's write lock is only the
-    statements themselves."""
+    """The CPU part of storing reports — rows, encryption, audit documents, parameter
+    conversion — done before the write transaction, so that the time spent holding the
+    database's write lock is only the statements themselves."""
     cipher, taxonomy = store.cipher, store.taxonomy
+    parent, child = _inserts(store)
+    sqlite = store.engine.dialect.name == "sqlite"
     prepared = []
     for job in jobs:
         new = job.new
+        public_id = job.public_id or new_public_id()
         row = incident_row(
             cipher,
             new,
             org_id=job.org_id,
             reporter_user_id=job.reporter_user_id,
             now=now,
-            public_id=job.public_id or new_public_id(),
+            public_id=public_id,
         )
         receipt = new_receipt_code() if job.with_receipt else None
         row.update(
@@ -133,28 +150,35 @@ def prepare_reports(store: Store, jobs: list[IntakeJob], now: datetime) -> list[
             request_digest=job.request_digest,
             receipt_digest=token_digest(normalize_receipt(receipt)) if receipt else None,
             receipt_enc=cipher.encrypt(receipt, "incidents.receipt") if receipt else None,
+            search_indexed=not sqlite,  # SQLite indexes new rows in bulk, later
         )
-        children: list[tuple[sa.Table, dict[str, Any]]] = []
-        children += [(incident_attack_types, {"attack_type": a}) for a in new.attack_types]
-        children += [(incident_legal_refs, {"legal_ref": r}) for r in new.legal_refs]
-        children += [
-            (incident_targets, target_row(cipher, taxonomy, 0, n, t))
-            for n, t in enumerate(new.targets)
-        ]
-        event = audit.audit_row(
-            job.actor,
-            job.tag,
-            "incident",
-            row["public_id"],
-            at=now,
-            after=_audit_after(row["public_id"], new),
-        )
-        children.append((audit_events, event))
-        prepared.append(PreparedReport(job, row, receipt, children))
+        children: dict[sa.Table, list[tuple[Any, ...]]] = {
+            incident_attack_types: [
+                child[incident_attack_types].row({"attack_type": a}, public_id)
+                for a in new.attack_types
+            ],
+            incident_legal_refs: [
+                child[incident_legal_refs].row({"legal_ref": r}, public_id) for r in new.legal_refs
+            ],
+            incident_targets: [
+                child[incident_targets].row(target_row(cipher, taxonomy, 0, n, t), public_id)
+                for n, t in enumerate(new.targets)
+            ],
+            audit_events: [
+                child[audit_events].row(
+                    audit.audit_row(
+                        job.actor,
+                        job.tag,
+                        "incident",
+                        public_id,
+                        at=now,
+                        after=_audit_after(public_id, new),
+                    )
+                )
+            ],
+        }
+        prepared.append(PreparedReport(job, public_id, receipt, parent.row(row), children))
     return prepared
-
-
-CHILD_TABLES = (incident_attack_types, incident_legal_refs, incident_targets, audit_events)
 
 
 def write_prepared(
@@ -182,25 +206,21 @@ def write_prepared(
                 first_in_batch[key] = i
             fresh.append(i)
     if fresh:
-        # One multi-row INSERT; RETURNING order is not guaranteed, so match on public_id.
-        returned = conn.execute(
-            incidents.insert().returning(incidents.c.public_id, incidents.c.id),
-            [prepared[i].row for i in fresh],
-        ).all()
-        by_public_id = {r.public_id: r.id for r in returned}
-        per_table: dict[sa.Table, list[dict[str, Any]]] = {t: [] for t in CHILD_TABLES}
+        parent, child = _inserts(store)
+        parent.execute(conn, [prepared[i].incident for i in fresh])
+        for table in CHILD_TABLES:
+            child[table].execute(conn, [r for i in fresh for r in prepared[i].children[table]])
+        ids = {
+            public_id: incident_id
+            for public_id, incident_id in conn.execute(
+                sa.select(incidents.c.public_id, incidents.c.id).where(
+                    incidents.c.public_id.in_([prepared[i].public_id for i in fresh])
+                )
+            )
+        }
         for i in fresh:
             p = prepared[i]
-            incident_id = by_public_id[p.row["public_id"]]
-            for table, values in p.children:
-                if table is audit_events:
-                    per_table[table].append(values)
-                else:
-                    per_table[table].append({**values, "incident_id": incident_id})
-            outcomes[i] = Stored(incident_id, p.row["public_id"], p.receipt)
-        for table in CHILD_TABLES:
-            if per_table[table]:
-                conn.execute(table.insert(), per_table[table])
+            outcomes[i] = Stored(ids[p.public_id], p.public_id, p.receipt)
     for i, job in enumerate(jobs):
         if outcomes[i] is None:  # a second copy of a key first seen in this same batch
             j = first_in_batch[job.idempotency_key or ""]

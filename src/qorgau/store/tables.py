@@ -72,6 +72,8 @@ incidents = sa.Table(
     # Word tokens of title and description, case-folded in Python so that SQLite FTS5 and
     # PostgreSQL tsvector index exactly the same words.
     sa.Column("search_text", sa.Text, nullable=False),
+    # SQLite only: whether the row is in the FTS5 index yet (see store.search_index).
+    sa.Column("search_indexed", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("started_at", UTCDateTime, nullable=True),
     sa.Column("reported_at", UTCDateTime, nullable=False),
     sa.Column("category", sa.String(40), nullable=False),

@@ -12,6 +12,7 @@ import qorgau
 from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.store.group_commit import GroupCommitWriter
+from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.web import errors
 from qorgau.web.api import accounts, campaigns, incidents, meta, reports
@@ -50,12 +51,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.desk = CaseDesk(s)
         _ = app.state.desk.default_org_id  # resolve once now, not on the first request
         writer = GroupCommitWriter(s)
-        writer.start()
+        await writer.start()
         app.state.intake_writer = writer
+        indexer = SearchIndexer(s)
+        await indexer.start()
         try:
             yield
         finally:
-            writer.stop()
+            await writer.stop()
+            await indexer.stop()
             if own_store:
                 s.close()
 
