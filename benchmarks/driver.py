@@ -34,7 +34,7 @@ WRK_DIR = Path(__file__).resolve().parent / "wrk"
 QUICK = os.environ.get("QUICK") == "1"
 DURATION = "5s" if QUICK else "20s"
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
-SEARCH_CONNECTIONS = int(os.environ.get("BENCH_SEARCH_CONNECTIONS", "8"))
+SEARCH_CONNECTIONS = int(os.environ.get("BENCH_SEARCH_CONNECTIONS", "4"))
 N_SEARCH = 10_000 if QUICK else 100_000
 WARM_UP = "3s"
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))

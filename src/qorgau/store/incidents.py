@@ -198,17 +198,22 @@ def search(
         )
     where = sa.and_(sa.true(), *cond)
     total = conn.execute(sa.select(sa.func.count()).select_from(incidents).where(where))
-    rows = (
+    # Page the ids first (answered from the covering list index), then read only those rows.
+    page_ids = (
         conn.execute(
-            sa.select(incidents)
+            sa.select(c.id)
             .where(where)
             .order_by(c.reported_at.desc(), c.id.desc())
             .limit(q.limit)
             .offset(q.offset)
         )
-        .mappings()
+        .scalars()
         .all()
     )
+    by_id = {
+        r["id"]: r for r in conn.execute(sa.select(incidents).where(c.id.in_(page_ids))).mappings()
+    }
+    rows = [by_id[i] for i in page_ids if i in by_id]
     items = load_many(conn, cipher, taxonomy, rows, reveal=reveal)
     return Page(tuple(items), int(total.scalar_one()), q.limit, q.offset)
 

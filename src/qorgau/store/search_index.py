@@ -22,6 +22,9 @@ from qorgau.store.tables import incidents
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 0.5
+# Written with a literal so SQLite can use the partial index "WHERE search_indexed = 0"
+# (a bound parameter or "IS 0" does not match its predicate).
+UNINDEXED = incidents.c.search_indexed == sa.literal_column("0")
 
 
 def index_pending(conn: sa.Connection) -> int:
@@ -34,20 +37,14 @@ def index_pending(conn: sa.Connection) -> int:
             "SELECT id, search_text FROM incidents WHERE search_indexed = 0"
         )
     ).rowcount
-    conn.execute(
-        incidents.update().where(incidents.c.search_indexed.is_(False)).values(search_indexed=True)
-    )
+    conn.execute(incidents.update().where(UNINDEXED).values(search_indexed=True))
     return int(added or 0)
 
 
 def pending(conn: sa.Connection) -> int:
     if conn.dialect.name != "sqlite":
         return 0
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(incidents.c.search_indexed.is_(False))
-        ).scalar_one()
-    )
+    return int(conn.execute(sa.select(sa.func.count()).where(UNINDEXED)).scalar_one())
 
 
 def _like_escape(word: str) -> str:
@@ -58,17 +55,18 @@ def match_condition(conn: sa.Connection, words: list[str]) -> sa.ColumnElement[b
     """Incidents whose title and description contain every word as a prefix of a token."""
     if conn.dialect.name == "sqlite":
         match = " ".join(f'"{w}"*' for w in words)
-        indexed = incidents.c.id.in_(
-            sa.select(sa.column("rowid"))
+        indexed: sa.Select[int] = (
+            sa.select(sa.column("rowid", sa.Integer))
             .select_from(sa.table("incident_fts"))
             .where(sa.text("incident_fts MATCH :fts_q").bindparams(fts_q=match))
         )
         padded = sa.literal(" ") + incidents.c.search_text
-        unindexed = sa.and_(
-            incidents.c.search_indexed.is_(False),
+        unindexed = sa.select(incidents.c.id).where(
+            UNINDEXED,
             *[padded.like(f"% {_like_escape(w)}%", escape="\\") for w in words],
         )
-        return sa.or_(indexed, unindexed)
+        # One id list (not an OR), so the planner can still walk the list index.
+        return incidents.c.id.in_(sa.union_all(indexed, unindexed))
     tsquery = " & ".join(f"{w}:*" for w in words)
     clause = sa.text("search_vector @@ to_tsquery('simple', :fts_q)").bindparams(fts_q=tsquery)
     return clause.self_group()  # type: ignore[return-value]

@@ -100,10 +100,19 @@ incidents = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("idempotency_key"),
-    sa.Index("ix_incidents_org_reported", "org_id", "reported_at", "id"),
-    sa.Index("ix_incidents_org_status", "org_id", "status"),
-    sa.Index("ix_incidents_org_severity", "org_id", "severity"),
-    sa.Index("ix_incidents_org_category", "org_id", "category"),
+    # Covers the case list: any mix of these filters, sorted by report time, counted and paged
+    # from the index alone.
+    sa.Index(
+        "ix_incidents_list",
+        "org_id",
+        "reported_at",
+        "id",
+        "status",
+        "severity",
+        "category",
+        "region",
+        "platform",
+    ),
     sa.Index("ix_incidents_campaign", "campaign_id"),
     sa.Index("ix_incidents_reporter", "reporter_user_id"),
     sa.Index("ix_incidents_external_ref", "org_id", "external_ref"),
