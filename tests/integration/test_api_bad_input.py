@@ -148,3 +148,14 @@ def test_bad_bearer_token_is_401_with_challenge(client: TestClient) -> None:
     assert r.headers["www-authenticate"] == "Bearer"
     r = client.get("/api/v1/incidents", headers={"Authorization": "Basic abc"})
     assert r.status_code == 401
+
+
+def test_idempotency_key_limits(client: TestClient, store: Store) -> None:
+    r = client.post("/api/v1/reports", json=ORDA_ADS, headers={"Idempotency-Key": "k" * 129})
+    assert r.status_code == 422
+    assert r.json()["problems"][0]["field"] == "idempotency-key"
+    r = client.post("/api/v1/reports", json=ORDA_ADS, headers={"Idempotency-Key": "k" * 128})
+    assert r.status_code == 201
+    r = client.post("/api/v1/reports", json=ORDA_ADS, headers={"Idempotency-Key": "   "})
+    assert r.status_code == 422
+    assert count(store) == 1

@@ -15,8 +15,9 @@ def found(desk: CaseDesk, text: str) -> set[str]:
 
 def test_search_is_exact_before_and_after_indexing_and_across_edits(desk: CaseDesk) -> None:
     staff = Principal(None, Role.ADMIN, desk.default_org_id, "t")
-    a = desk.submit(staff, ReportFields(title="Blocked on Kazakhtelecom",
-                                        attack_types=("website_blocking",)))
+    a = desk.submit(
+        staff, ReportFields(title="Blocked on Kazakhtelecom", attack_types=("website_blocking",))
+    )
     desk.submit(staff, ReportFields(title="DDoS on election day", attack_types=("ddos",)))
     sqlite = desk.store.engine.dialect.name == "sqlite"
     with desk.store.read() as conn:

@@ -1,9 +1,9 @@
 """Authorization in one place.
 
 Every API endpoint names one ``Action``; ``POLICY`` says which roles may perform it. Row-level
-rules (a reporter sees only their own reports; staff see only their organisation) are the
-``visible_*`` helpers. A test walks every route and every role against this table, so adding an
-endpoint without deciding who may call it fails the suite.
+rules (a reporter sees only their own reports; staff see only their organisation) are
+``ensure_visible`` and ``may_read_personal_data``. A test walks every route and every role
+against this table, so adding an endpoint without deciding who may call it fails the suite.
 """
 
 from __future__ import annotations

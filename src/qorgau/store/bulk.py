@@ -5,8 +5,9 @@ the busiest path that Python work happened inside the database's write lock, whe
 serialised. Here the SQL is rendered once per table and dialect, each row becomes a tuple
 through SQLAlchemy's own bind processors (so values are stored exactly as the ORM-level code
 stores them) while the request is prepared, and the locked section only hands ready tuples to
-the driver's ``executemany``. Child rows find their incident through its unique public id, so
-no ids need to come back between statements.
+the driver's ``executemany``. Child rows are prepared with their incident's public id in the
+first place, swapped for the incident id once the parents are in (one query for all of them;
+a per-row sub-select let PostgreSQL keep a plan made when the table was empty).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-
-from qorgau.store.tables import incidents
 
 Processor = Callable[[Any], Any] | None
 
@@ -36,10 +35,9 @@ class BulkInsert:
         self.via_public_id = via_public_id
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         names = [c.name for c in self.columns]
-        values = [mark] * len(names)
         if via_public_id:
             names.insert(0, "incident_id")
-            values.insert(0, f"(SELECT id FROM {incidents.name} WHERE public_id = {mark})")
+        values = [mark] * len(names)
         quote = dialect.identifier_preparer.quote
         self.sql = (
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
@@ -58,9 +56,19 @@ class BulkInsert:
             out.append(process(value) if process is not None and value is not None else value)
         return tuple(out)
 
-    def execute(self, conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.exec_driver_sql(self.sql, list(rows))
+    def execute(
+        self,
+        conn: sa.Connection,
+        rows: Sequence[tuple[Any, ...]],
+        incident_ids: dict[str, int] | None = None,
+    ) -> None:
+        """Insert ``rows``; child rows get their incident id from ``incident_ids``."""
+        if not rows:
+            return
+        if self.via_public_id:
+            assert incident_ids is not None
+            rows = [(incident_ids[r[0]], *r[1:]) for r in rows]
+        conn.exec_driver_sql(self.sql, list(rows))
 
 
 def _json_dumps(value: Any) -> str:

@@ -208,8 +208,6 @@ def write_prepared(
     if fresh:
         parent, child = _inserts(store)
         parent.execute(conn, [prepared[i].incident for i in fresh])
-        for table in CHILD_TABLES:
-            child[table].execute(conn, [r for i in fresh for r in prepared[i].children[table]])
         ids = {
             public_id: incident_id
             for public_id, incident_id in conn.execute(
@@ -218,6 +216,8 @@ def write_prepared(
                 )
             )
         }
+        for table in CHILD_TABLES:
+            child[table].execute(conn, [r for i in fresh for r in prepared[i].children[table]], ids)
         for i in fresh:
             p = prepared[i]
             outcomes[i] = Stored(ids[p.public_id], p.public_id, p.receipt)

@@ -70,7 +70,7 @@ async def submit_report(
     body: schemas.ReportIn,
     request: Request,
     who: Annotated[Principal, Depends(principal)],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Acknowledged only after the report is durably committed (group commit, see
     ``qorgau.store.group_commit``). Resending with the same ``Idempotency-Key`` returns the
