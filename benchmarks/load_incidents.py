@@ -141,6 +141,11 @@ def load(settings: Settings, n: int, seed: int = 7, batch: int = 2000) -> None:
         index_pending(conn)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("ANALYZE")
+    if store.engine.dialect.name == "postgresql":
+        # What autovacuum would do shortly after a bulk load: planner statistics, and the
+        # visibility map that index-only scans need.
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     store.close()
 
 

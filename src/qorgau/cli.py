@@ -332,12 +332,8 @@ def demo(
                     present=rep.already_present,
                 )
             )
-        table = Table(
-            title=t("Demo accounts (tokens valid {hours} hours)", hours=s.token_ttl_hours)
-        )
-        table.add_column(t("role"))
-        table.add_column(t("username"))
-        table.add_column("API token")
+        # Plain lines, not a table: a table narrower than a token would cut it.
+        out.print(t("Demo accounts (tokens valid {hours} hours)", hours=s.token_ttl_hours))
         with store.write() as conn:
             from datetime import timedelta
 
@@ -363,8 +359,7 @@ def demo(
                 token, _ = users.issue_token(
                     conn, uid, "demo", store.now(), timedelta(hours=s.token_ttl_hours)
                 )
-                table.add_row(str(role), name, token)
-        out.print(table)
+                out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
     finally:
         store.close()
     if serve_after:

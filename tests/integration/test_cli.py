@@ -115,6 +115,21 @@ def test_demo_loads_the_real_cases_without_serving(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     no_traceback(r)
     assert "demo-coordinator" in r.stdout and "qg_" in r.stdout
+    # every printed token works, whole, for its role
+    from qorgau.config import Settings
+    from qorgau.desk import CaseDesk
+    from qorgau.store.store import open_store
+
+    store = open_store(Settings.from_env({"QORGAU_DATA_DIR": str(tmp_path / "demo")}))
+    try:
+        desk = CaseDesk(store)
+        for line in r.stdout.splitlines():
+            if line.startswith(("admin ", "coordinator ", "reporter ")):
+                role, username, token = line.split()
+                who = desk.principal_for_token(token)
+                assert (str(who.role), who.username) == (role, username)
+    finally:
+        store.close()
     out = tmp_path / "all.jsonl"
     assert qorgau("export", str(out), data_dir=tmp_path / "demo").returncode == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
