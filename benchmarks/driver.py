@@ -256,24 +256,27 @@ def prepare_qorgau(backend: str, tmp: Path, tag: str) -> tuple[dict[str, str], s
     return env, url
 
 
+def start_qorgau(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``qorgau serve`` as an installation would run it: one process per core."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "qorgau.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(WORKERS),
+        "--log-level",
+        "warning",
+    ]
+    return start(cmd, env, port, log)
+
+
 def bench_intake(backend: str, tmp: Path) -> Result:
     env, url = prepare_qorgau(backend, tmp, "intake")
     port = free_port()
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "qorgau.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env,
-        port,
-        tmp / f"serve-{backend}.log",
-    )
+    proc = start_qorgau(env, port, tmp / f"serve-{backend}.log")
     try:
         warm_up("intake.lua", port, CONNECTIONS)
         time.sleep(0.5)  # let the warm-up's last in-flight reports land before counting
@@ -310,21 +313,7 @@ def bench_search(backend: str, tmp: Path) -> Result:
     token = re.search(r"(qg_[A-Za-z0-9_-]+)", out)
     assert token
     port = free_port()
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "qorgau.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env,
-        port,
-        tmp / f"search-{backend}.log",
-    )
+    proc = start_qorgau(env, port, tmp / f"search-{backend}.log")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:  # check the queries work
             r = c.get(
@@ -378,6 +367,7 @@ def write_markdown(results: list[Result], started: datetime) -> str:
         "",
         f"Machine: {machine()}.",
         f"Command: `{cmd}` (runs `python -m benchmarks.driver`), {DURATION} per load, "
+        f"`qorgau serve --workers {WORKERS}`, "
         f"{CONNECTIONS} connections for intake, {SEARCH_CONNECTIONS} for search. "
         f"Run {started:%Y-%m-%d %H:%M} UTC.",
         "",
