@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 QUICK = os.environ.get("QUICK") == "1"
 DURATION = "5s" if QUICK else "20s"
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+# Intake is measured at two concurrency levels: latency targets and throughput pull apart.
+INTAKE_CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "32,64").split(",")]
+CONNECTIONS = max(INTAKE_CONNECTIONS)
 SEARCH_CONNECTIONS = int(os.environ.get("BENCH_SEARCH_CONNECTIONS", "4"))
 N_SEARCH = 10_000 if QUICK else 100_000
 WARM_UP = "3s"
@@ -273,22 +275,22 @@ def start_qorgau(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[
     return start(cmd, env, port, log)
 
 
-def bench_intake(backend: str, tmp: Path) -> Result:
-    env, url = prepare_qorgau(backend, tmp, "intake")
+def bench_intake(backend: str, tmp: Path, connections: int) -> Result:
+    env, url = prepare_qorgau(backend, tmp, f"intake{connections}")
     port = free_port()
     proc = start_qorgau(env, port, tmp / f"serve-{backend}.log")
     try:
-        warm_up("intake.lua", port, CONNECTIONS)
+        warm_up("intake.lua", port, connections)
         time.sleep(0.5)  # let the warm-up's last in-flight reports land before counting
         before = count_rows(url, "incidents")
-        d = wrk("intake.lua", port, CONNECTIONS)
+        d = wrk("intake.lua", port, connections)
     finally:
         stop(proc)
     acked = int(d["requests"] - d["non2xx"])
     stored = count_rows(url, "incidents") - before
     # Every acknowledged report must be in the database; at most one in-flight request per
     # connection may have been committed without its answer being counted when wrk stopped.
-    durable = acked <= stored <= acked + CONNECTIONS
+    durable = acked <= stored <= acked + connections
     note = f"{acked} acknowledged, {stored} in the database: " + (
         "every acknowledged report stored" if durable else "MISMATCH"
     )
@@ -296,7 +298,8 @@ def bench_intake(backend: str, tmp: Path) -> Result:
         drop_pg_database(url)
     if not durable:
         raise SystemExit(f"durability check failed on {backend}: {note}")
-    return result("Qorgau intake (validation, encryption, audit, group commit)", backend, d, note)
+    name = f"Qorgau intake, {connections} connections (validation, encryption, audit)"
+    return result(name, backend, d, note)
 
 
 def bench_search(backend: str, tmp: Path) -> Result:
@@ -368,7 +371,8 @@ def write_markdown(results: list[Result], started: datetime) -> str:
         f"Machine: {machine()}.",
         f"Command: `{cmd}` (runs `python -m benchmarks.driver`), {DURATION} per load, "
         f"`qorgau serve --workers {WORKERS}`, "
-        f"{CONNECTIONS} connections for intake, {SEARCH_CONNECTIONS} for search. "
+        f"{CONNECTIONS} connections for the bare ceiling and the common layout, "
+        f"{SEARCH_CONNECTIONS} for search. "
         f"Run {started:%Y-%m-%d %H:%M} UTC.",
         "",
         "| what | database | req/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors | note |",
@@ -382,12 +386,12 @@ def write_markdown(results: list[Result], started: datetime) -> str:
     by = {(r.name.split(":")[0].split(" (")[0], r.backend): r for r in results}
     lines += ["", "Ratios (Qorgau intake / bare ceiling on the same database):", ""]
     for backend in ("sqlite", "postgresql"):
-        q = by.get(("Qorgau intake", backend))
+        q = by.get((f"Qorgau intake, {CONNECTIONS} connections", backend))
         b = by.get(("bare ceiling", backend))
         if q and b:
             lines.append(f"- {backend}: {q.rps:,.0f} / {b.rps:,.0f} = {q.rps / b.rps:.2f}")
     orm = by.get(("common layout", "sqlite"))
-    q = by.get(("Qorgau intake", "sqlite"))
+    q = by.get((f"Qorgau intake, {CONNECTIONS} connections", "sqlite"))
     if orm and q:
         lines.append(
             f"- sqlite, Qorgau / common layout: {q.rps:,.0f} / {orm.rps:,.0f} = "
@@ -408,8 +412,9 @@ def main() -> None:
                 results.append(bench_bare(backend, tmp))
                 print(results[-1], file=sys.stderr)
             if "intake" in ONLY:
-                results.append(bench_intake(backend, tmp))
-                print(results[-1], file=sys.stderr)
+                for connections in INTAKE_CONNECTIONS:
+                    results.append(bench_intake(backend, tmp, connections))
+                    print(results[-1], file=sys.stderr)
         if "orm" in ONLY and "sqlite" in BACKENDS:
             results.append(bench_orm(tmp))
             print(results[-1], file=sys.stderr)

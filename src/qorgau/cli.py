@@ -166,7 +166,7 @@ def serve(
     import uvicorn
 
     from qorgau.store.store import open_store
-    from qorgau.web.app import create_app
+    from qorgau.web.app import create_app, tune_gc_for_serving
 
     s = settings(data_dir, database_url)
     store = open_store(s)
@@ -186,7 +186,9 @@ def serve(
         "server_header": False,
     }
     if workers == 1:
-        uvicorn.run(create_app(s, store), **common)
+        app = create_app(s, store)
+        tune_gc_for_serving()
+        uvicorn.run(app, **common)
         return
     store.close()
     # Each worker process builds its own store from the environment.
