@@ -302,7 +302,6 @@ def demo(
     from qorgau.domain.model import Role
     from qorgau.io.importer import import_file
     from qorgau.io.profiles import load_profile
-    from qorgau.store import users
     from qorgau.store.store import open_store
 
     s = settings(data_dir, database_url)
@@ -336,32 +335,15 @@ def demo(
             )
         # Plain lines, not a table: a table narrower than a token would cut it.
         out.print(t("Demo accounts (tokens valid {hours} hours)", hours=s.token_ttl_hours))
-        with store.write() as conn:
-            from datetime import timedelta
-
-            for role in Role:
-                name = f"demo-{role}"
-                try:
-                    user = users.create_user(
-                        conn,
-                        org_id=desk.default_org_id,
-                        username=name,
-                        role=role,
-                        password=None,
-                        display_name=None,
-                        now=store.now(),
-                    )
-                    uid = user.id
-                except QorgauError:
-                    uid = next(
-                        u.id
-                        for u in users.list_users(conn, desk.default_org_id, 200, 0)[0]
-                        if u.username == name
-                    )
-                token, _ = users.issue_token(
-                    conn, uid, "demo", store.now(), timedelta(hours=s.token_ttl_hours)
-                )
-                out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
+        admin = desk.system("demo")
+        existing = {u.username: u.id for u in desk.list_users(admin, 200, 0)[0]}
+        for role in Role:
+            name = f"demo-{role}"
+            uid = existing.get(name)
+            if uid is None:
+                uid = desk.create_user(admin, name, role, None, None, None).id
+            token, _ = desk.issue_token_for(admin, uid, "demo", None)
+            out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
     finally:
         store.close()
     if serve_after:
@@ -384,10 +366,8 @@ def user_add(
     token: Annotated[bool, typer.Option(help="Also issue an API token")] = False,
 ) -> None:
     """Create a user. Without --password-stdin a strong password is generated and shown once."""
-    from datetime import timedelta
-
+    from qorgau.desk import CaseDesk
     from qorgau.domain.model import Role
-    from qorgau.store import users
     from qorgau.store.store import open_store
 
     try:
@@ -403,37 +383,10 @@ def user_add(
     store = open_store(s)
     try:
         store.check_schema()
-        with store.write() as conn:
-            org = users.org_id_for(conn, s.default_org)
-            user = users.create_user(
-                conn,
-                org_id=org,
-                username=username,
-                role=the_role,
-                password=password,
-                display_name=display_name,
-                now=store.now(),
-            )
-            from qorgau.store import audit
-
-            audit.record(
-                conn,
-                audit.audit_row(
-                    audit.Actor.system("cli", org),
-                    "user:created",
-                    "user",
-                    user.id,
-                    at=store.now(),
-                    after={"username": user.username, "role": str(the_role)},
-                ),
-            )
-            issued = (
-                users.issue_token(
-                    conn, user.id, "cli", store.now(), timedelta(hours=s.token_ttl_hours)
-                )
-                if token
-                else None
-            )
+        desk = CaseDesk(store)
+        admin = desk.system("cli")
+        user = desk.create_user(admin, username, the_role, password, display_name, None)
+        issued = desk.issue_token_for(admin, user.id, "cli", None) if token else None
     finally:
         store.close()
     out.print(t("Created {user} ({role}).", user=user.username, role=the_role))

@@ -552,6 +552,35 @@ class CaseDesk:
             )
         return user
 
+    def issue_token_for(
+        self, principal: Principal, user_id: int, name: str, address: str | None
+    ) -> tuple[str, Any]:
+        """An API token for another user of the organisation (set-up and demo accounts)."""
+        access.authorize(principal, Action.USER_MANAGE)
+        now = self.store.now()
+        with self.store.write() as conn:
+            user = users.get_user(conn, user_id)
+            if user.org_id != principal.org_id:
+                raise NotFound(f"user {user_id} not found")
+            ttl = timedelta(hours=self.store.settings.token_ttl_hours)
+            token, expires = users.issue_token(conn, user.id, name, now, ttl)
+            audit.record(
+                conn,
+                audit.audit_row(
+                    Actor.of(principal, address),
+                    "user:token:issued",
+                    "user",
+                    user.id,
+                    at=now,
+                    after={"name": name},
+                ),
+            )
+        return token, expires
+
+    def system(self, name: str) -> Principal:
+        """The installation itself acting as administrator (the CLI on the server)."""
+        return Principal(None, Role.ADMIN, self.default_org_id, name)
+
     def list_users(self, principal: Principal, limit: int, offset: int) -> tuple[list[User], int]:
         access.authorize(principal, Action.USER_MANAGE)
         _check_page(limit, offset)
