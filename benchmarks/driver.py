@@ -195,58 +195,40 @@ def count_rows(url: str, table: str) -> int:
     return n
 
 
-def bench_bare(backend: str, tmp: Path) -> Result:
+def measure_app(app: str, env: dict[str, str], log: Path) -> dict[str, float]:
+    """Serve a comparison app with uvicorn, warm it up, load it, stop it."""
     port = free_port()
-    target = new_pg_database("bare") if backend == "postgresql" else str(tmp / "bare.db")
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.bare_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        {"BARE_DB": target},
-        port,
-        tmp / "bare.log",
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = start(cmd, env, port, log)
     try:
         warm_up("intake.lua", port, CONNECTIONS)
-        d = wrk("intake.lua", port, CONNECTIONS)
+        return wrk("intake.lua", port, CONNECTIONS)
     finally:
         stop(proc)
+
+
+def bench_bare(backend: str, tmp: Path) -> Result:
+    target = new_pg_database("bare") if backend == "postgresql" else str(tmp / "bare.db")
+    try:
+        d = measure_app("benchmarks.bare_app:app", {"BARE_DB": target}, tmp / "bare.log")
+    finally:
         if backend == "postgresql":
             drop_pg_database(target)
     return result("bare ceiling: async endpoint, one INSERT", backend, d)
 
 
 def bench_orm(tmp: Path) -> Result:
-    port = free_port()
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.orm_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        {"BARE_DB": str(tmp / "orm.db")},
-        port,
-        tmp / "orm.log",
-    )
-    try:
-        warm_up("intake.lua", port, CONNECTIONS)
-        d = wrk("intake.lua", port, CONNECTIONS)
-    finally:
-        stop(proc)
+    d = measure_app("benchmarks.orm_app:app", {"BARE_DB": str(tmp / "orm.db")}, tmp / "orm.log")
     return result("common layout: sync handler + ORM session per request", "sqlite", d)
 
 

@@ -559,9 +559,7 @@ class CaseDesk:
         access.authorize(principal, Action.USER_MANAGE)
         now = self.store.now()
         with self.store.write() as conn:
-            user = users.get_user(conn, user_id)
-            if user.org_id != principal.org_id:
-                raise NotFound(f"user {user_id} not found")
+            user = _org_user(conn, principal, user_id)
             ttl = timedelta(hours=self.store.settings.token_ttl_hours)
             token, expires = users.issue_token(conn, user.id, name, now, ttl)
             audit.record(
@@ -593,9 +591,7 @@ class CaseDesk:
         access.authorize(principal, Action.USER_MANAGE)
         now = self.store.now()
         with self.store.write() as conn:
-            before = users.get_user(conn, user_id)
-            if before.org_id != principal.org_id:
-                raise NotFound(f"user {user_id} not found")
+            before = _org_user(conn, principal, user_id)
             if before.id == principal.user_id and not active:
                 raise Conflict("you cannot deactivate your own account")
             users.set_active(conn, user_id, active)
@@ -641,6 +637,14 @@ class CaseDesk:
                 after=after_doc,
             ),
         )
+
+
+def _org_user(conn: sa.Connection, principal: Principal, user_id: int) -> User:
+    """A user of the caller's organisation; another organisation's is reported as missing."""
+    user = users.get_user(conn, user_id)
+    if user.org_id != principal.org_id:
+        raise NotFound(f"user {user_id} not found")
+    return user
 
 
 def _rank(severity: Severity) -> int:
