@@ -25,6 +25,26 @@ class Settings:
     token_ttl_hours: int = 24 * 30
     default_org: str = "default"
     trust_proxy_headers: bool = False
+    # -- rapid response: alerts and inbound channels ---------------------------------------
+    # Outgoing mail for alerts; no host means e-mail alerts wait in the queue (dead-lettered
+    # after their retries) rather than vanish.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "qorgau@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    # Telegram Bot API: base address (the public service, or a local Bot API server) and token.
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token: str | None = None
+    # Broker for alert deliveries: None runs the queue in-process (embedded default);
+    # "nats://host:4222" hands deliveries to workers over NATS JetStream.
+    nats_url: str | None = None
+    # Address the desk is reached at, for links in alerts.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Where reports by e-mail arrive: an SMTP endpoint Qorgau itself listens on (0 = off).
+    inbound_smtp_port: int = 0
+    inbound_smtp_host: str = "127.0.0.1"
 
     @property
     def resolved_database_url(self) -> str:
@@ -77,4 +97,28 @@ class Settings:
             token_ttl_hours=integer("QORGAU_TOKEN_TTL_HOURS", 24 * 30),
             default_org=env.get("QORGAU_DEFAULT_ORG", "default"),
             trust_proxy_headers=env.get("QORGAU_TRUST_PROXY_HEADERS", "") in ("1", "true"),
+            smtp_host=env.get("QORGAU_SMTP_HOST") or None,
+            smtp_port=integer("QORGAU_SMTP_PORT", 25),
+            smtp_from=env.get("QORGAU_SMTP_FROM", "qorgau@localhost"),
+            smtp_starttls=env.get("QORGAU_SMTP_STARTTLS", "") in ("1", "true"),
+            smtp_username=env.get("QORGAU_SMTP_USERNAME") or None,
+            smtp_password=env.get("QORGAU_SMTP_PASSWORD") or None,
+            telegram_api_base=env.get("QORGAU_TELEGRAM_API_BASE", "https://api.telegram.org"),
+            telegram_bot_token=env.get("QORGAU_TELEGRAM_BOT_TOKEN") or None,
+            nats_url=env.get("QORGAU_NATS_URL") or None,
+            public_base_url=env.get("QORGAU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            inbound_smtp_port=_port(env.get("QORGAU_INBOUND_SMTP_PORT", "0")),
+            inbound_smtp_host=env.get("QORGAU_INBOUND_SMTP_HOST", "127.0.0.1"),
         )
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"QORGAU_INBOUND_SMTP_PORT must be a port number, got {raw!r}"
+        ) from exc
+    if not 0 <= value <= 65535:
+        raise ConfigurationError(f"QORGAU_INBOUND_SMTP_PORT must be 0-65535, got {value}")
+    return value

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +19,16 @@ from qorgau.store import migrate
 from qorgau.store.engine import WriteGate, make_engine, write_transaction
 
 
+SIGNALS = "qorgau.signals"
+
+
+def signal(conn: sa.Connection, name: str) -> None:
+    """Ask for the store's commit listeners to hear ``name`` once this transaction commits."""
+    signals = conn.info.get(SIGNALS)
+    if signals is not None:
+        signals.add(name)
+
+
 @dataclass
 class Store:
     settings: Settings
@@ -26,14 +36,29 @@ class Store:
     gate: WriteGate
     cipher: FieldCipher
     taxonomy: Taxonomy
+    # Called after a write transaction commits with the signals its statements raised
+    # (``signal(conn, name)``), e.g. "deliveries" to wake the alert dispatcher at once
+    # instead of at its next poll. Never called for a rolled-back transaction.
+    commit_listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
-    def write(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        return write_transaction(self.engine, self.gate)
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        with write_transaction(self.engine, self.gate) as conn:
+            conn.info[SIGNALS] = set()
+            try:
+                yield conn
+            except BaseException:
+                conn.info.pop(SIGNALS, None)
+                raise
+            raised = frozenset(conn.info.pop(SIGNALS, ()))
+        if raised:
+            for listener in list(self.commit_listeners):
+                listener(raised)
 
     @staticmethod
     def now() -> datetime:

@@ -97,6 +97,15 @@ incidents = sa.Table(
     sa.Column("external_ref", sa.String(200), nullable=True),
     sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), nullable=True),
     sa.Column("merged_into_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    # Triage: what the rules proposed and why; who confirmed or overrode it and when.
+    # (No foreign keys on the columns added later: on SQLite that would rebuild the table and
+    # drop the full-text triggers; users are never deleted, only deactivated.)
+    sa.Column("proposed_severity", sa.String(10), nullable=True),
+    sa.Column("triage", sa.JSON, nullable=True),
+    sa.Column("severity_confirmed_at", UTCDateTime, nullable=True),
+    sa.Column("severity_confirmed_by", sa.Integer, nullable=True),
+    sa.Column("assignee_id", sa.Integer, nullable=True),
+    sa.Column("assigned_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("idempotency_key"),
@@ -116,6 +125,7 @@ incidents = sa.Table(
     sa.Index("ix_incidents_campaign", "campaign_id"),
     sa.Index("ix_incidents_reporter", "reporter_user_id"),
     sa.Index("ix_incidents_external_ref", "org_id", "external_ref"),
+    sa.Index("ix_incidents_assignee", "assignee_id"),
 )
 
 incident_attack_types = sa.Table(
@@ -201,4 +211,235 @@ audit_events = sa.Table(
     sa.Column("address", sa.String(64), nullable=True),
     sa.Index("ix_audit_events_entity", "entity", "entity_id", "id"),
     sa.Index("ix_audit_events_at", "at"),
+)
+
+
+# -- rapid response ------------------------------------------------------------------------
+
+response_clocks = sa.Table(
+    "response_clocks",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("policy_version", sa.String(32), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    # Due times already include every pause so far; an open pause is added when it ends.
+    sa.Column("response_due", UTCDateTime, nullable=False),
+    sa.Column("action_due", UTCDateTime, nullable=False),
+    sa.Column("responded_at", UTCDateTime, nullable=True),
+    sa.Column("acted_at", UTCDateTime, nullable=True),
+    sa.Column("paused_since", UTCDateTime, nullable=True),
+    sa.Column("paused_seconds", sa.Integer, nullable=False),
+    sa.Column("response_escalated_at", UTCDateTime, nullable=True),
+    sa.Column("action_escalated_at", UTCDateTime, nullable=True),
+    sa.Column("stopped_at", UTCDateTime, nullable=True),
+    sa.Index("ix_response_clocks_due", "stopped_at", "response_due", "action_due"),
+    sa.Index("ix_response_clocks_org", "org_id", "stopped_at"),
+)
+
+case_tasks = sa.Table(
+    "case_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("playbook_id", sa.String(64), nullable=True),
+    sa.Column("playbook_version", sa.String(32), nullable=True),
+    sa.Column("step_id", sa.String(64), nullable=True),
+    # {"en": ..., "ru": ..., "kk": ...} from a playbook, or {"custom": ...} added by hand.
+    sa.Column("title", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.Column("done_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.UniqueConstraint("incident_id", "playbook_id", "step_id"),
+    sa.Index("ix_case_tasks_incident", "incident_id", "position"),
+)
+
+response_documents = sa.Table(
+    "response_documents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    # roster | channels | clocks | playbook:<id> | referrals | triage
+    sa.Column("kind", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.UniqueConstraint("org_id", "kind", "version"),
+)
+
+user_channels = sa.Table(
+    "user_channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("address_enc", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "kind"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("address_enc", sa.Text, nullable=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    # pending -> sending -> sent | pending (retry) | dead
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("read_at", UTCDateTime, nullable=True),
+    sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
+    sa.Index("ix_deliveries_user", "user_id", "channel", "id"),
+    sa.Index("ix_deliveries_incident", "incident_id", "id"),
+)
+
+referrals = sa.Table(
+    "referrals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("partner_id", sa.String(64), nullable=False),
+    sa.Column("need", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("approved_at", UTCDateTime, nullable=True),
+    sa.Column("approved_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("published_at", UTCDateTime, nullable=True),
+)
+
+hygiene_subjects = sa.Table(
+    "hygiene_subjects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    # A person's name is personal data: encrypted like a target's.
+    sa.Column("label_enc", sa.Text, nullable=False),
+    sa.Column("checklist_id", sa.String(64), nullable=False),
+    sa.Column("checklist_version", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+hygiene_items = sa.Table(
+    "hygiene_items",
+    metadata,
+    sa.Column(
+        "subject_id",
+        sa.Integer,
+        sa.ForeignKey("hygiene_subjects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("media_type", sa.String(120), nullable=False),
+    sa.Column("filename_enc", sa.Text, nullable=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("channel", "external_id"),
+)
+
+inbound_drafts = sa.Table(
+    "inbound_drafts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    # Blind index of the sender (chat id, e-mail address): found again without storing it.
+    sa.Column("sender_bidx", sa.String(64), nullable=False),
+    # The draft so far (text, language, attachment hashes), encrypted.
+    sa.Column("body_enc", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("channel", "sender_bidx"),
 )
