@@ -8,7 +8,7 @@ skipped by picking another door.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from qorgau.domain.model import (
     AuditEvent,
     Campaign,
     Incident,
+    NewIncident,
     Note,
     Principal,
     ReportFields,
@@ -31,7 +32,8 @@ from qorgau.domain.model import (
 )
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery, Page
 from qorgau.errors import Conflict, InvalidInput, NotFound
-from qorgau.store import audit, users
+from qorgau.response import triage
+from qorgau.store import audit, response_docs, users
 from qorgau.store import incidents as repo
 from qorgau.store.audit import Actor
 from qorgau.store.incidents import Stored
@@ -103,6 +105,7 @@ class CaseDesk:
             # Only staff back-date a report (importing an old case); the public cannot.
             fields = _without_reported_at(fields)
         new = validate_report(fields, self.store.taxonomy, self.store.now())
+        new = self._triaged(principal.org_id, new)
         return IntakeJob(
             new=new,
             org_id=principal.org_id,
@@ -112,6 +115,29 @@ class CaseDesk:
             request_digest=request_digest,
             with_receipt=principal.is_anonymous,
             tag=tag,
+        )
+
+    def _triaged(self, org_id: int, new: NewIncident) -> NewIncident:
+        """Propose a severity from the organisation's triage rules; a severity given by staff
+        (an import, a handler filing for someone) stands, and the proposal is kept beside it."""
+        rules = response_docs.cache(self.store).for_org(org_id).rules
+        people = sum(1 for t in new.targets if t.kind in ("person", "outlet"))
+        signals = triage.TriageSignals(
+            attack_types=new.attack_types,
+            ongoing=new.ongoing,
+            threat_to_life=new.threat_to_life,
+            home_address_leaked=new.home_address_leaked,
+            people_targeted=max(new.people_targeted or 0, people),
+            reach=new.reach or 0,
+            started_at=new.started_at,
+            reported_at=new.reported_at,
+        )
+        result = triage.evaluate(rules, signals)
+        return replace(
+            new,
+            severity=new.severity if new.severity_given else result.severity,
+            proposed_severity=result.severity,
+            triage=result.as_dict(),
         )
 
     def submit(self, principal: Principal, fields: ReportFields, **kw: Any) -> Stored:
@@ -667,6 +693,4 @@ def _scoped_key(principal: Principal, key: str | None) -> str | None:
 
 
 def _without_reported_at(fields: ReportFields) -> ReportFields:
-    from dataclasses import replace
-
     return replace(fields, reported_at=None)

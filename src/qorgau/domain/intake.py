@@ -26,6 +26,7 @@ MAX_ATTACK_TYPES = 10
 CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST = datetime(1991, 12, 16, tzinfo=UTC)  # independence of Kazakhstan; nothing older here
 DEFAULT_SEVERITY = Severity.MEDIUM
+MAX_COUNT = 10_000_000_000  # people reached: more than the planet, to catch typos only
 
 
 def _aware(value: datetime) -> datetime:
@@ -136,6 +137,10 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         except InvalidInput as exc:
             problems.extend(exc.problems)
 
+    for name, value in (("people_targeted", fields.people_targeted), ("reach", fields.reach)):
+        if value is not None and not 0 <= value <= MAX_COUNT:
+            problems.append(FieldProblem(name, "range", f"must be between 0 and {MAX_COUNT:,}"))
+
     if problems:
         raise InvalidInput(problems)
     assert category is not None and perp_type is not None
@@ -162,4 +167,9 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         language=fields.language,
         ongoing=fields.ongoing,
         external_ref=fields.external_ref,
+        severity_given=fields.severity is not None,
+        threat_to_life=fields.threat_to_life,
+        home_address_leaked=fields.home_address_leaked,
+        people_targeted=fields.people_targeted,
+        reach=fields.reach,
     )

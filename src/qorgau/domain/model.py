@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -98,6 +99,11 @@ class ReportFields:
     ongoing: bool = False
     external_ref: str | None = None
     reported_at: datetime | None = None
+    # Triage signals: facts the severity rules look at.
+    threat_to_life: bool = False
+    home_address_leaked: bool = False
+    people_targeted: int | None = None
+    reach: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,15 @@ class NewIncident:
     ongoing: bool
     external_ref: str | None
     status: Status = Status.NEW
+    threat_to_life: bool = False
+    home_address_leaked: bool = False
+    people_targeted: int | None = None
+    reach: int | None = None
+    # Whether ``severity`` came with the report (staff, imports) rather than by default.
+    severity_given: bool = False
+    # Set by triage before storing: the proposal, its reasons and the signals it used.
+    proposed_severity: Severity | None = None
+    triage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,12 @@ class Incident:
     merged_into_id: int | None
     created_at: datetime
     updated_at: datetime
+    proposed_severity: Severity | None = None
+    triage: dict[str, Any] | None = None
+    severity_confirmed_at: datetime | None = None
+    severity_confirmed_by: int | None = None
+    assignee_id: int | None = None
+    assigned_at: datetime | None = None
 
 
 @dataclass(frozen=True)

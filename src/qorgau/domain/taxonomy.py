@@ -67,6 +67,11 @@ class Taxonomy:
             )
         return value
 
+    def label(self, section: str, term_id: str, lang: str) -> str:
+        """A term's label in ``lang``; an id no longer in the taxonomy shows as itself."""
+        term = self.sections[section].get(term_id)
+        return term.label(lang) if term else term_id
+
     def category_of(self, attack_type: str) -> str:
         return str(self.sections["attack_type"][attack_type].attrs["category"])
 

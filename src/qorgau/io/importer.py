@@ -132,6 +132,7 @@ def import_file(
                 replace(
                     job,
                     new=new,
+                    respond=False,
                     public_id=parsed.public_id,
                     created_at=parsed.created_at,
                     updated_at=parsed.updated_at,

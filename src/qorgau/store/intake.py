@@ -22,6 +22,7 @@ from qorgau.store import audit
 from qorgau.store.audit import Actor
 from qorgau.store.bulk import BulkInsert, bulk_insert
 from qorgau.store.incidents import Stored
+from qorgau.store.response_plan import NewCase, plan_new_cases
 from qorgau.store.rows import incident_row, new_public_id, target_row
 from qorgau.store.store import Store
 from qorgau.store.tables import (
@@ -47,6 +48,9 @@ class IntakeJob:
     request_digest: str | None = None
     with_receipt: bool = False
     tag: str = "incident:reported"
+    # Live reports start clocks, get playbooks and page the on-call responder; imported
+    # history does not (a case from 2021 must not wake anyone at 3 a.m.).
+    respond: bool = True
     public_id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -221,6 +225,21 @@ def write_prepared(
         for i in fresh:
             p = prepared[i]
             outcomes[i] = Stored(ids[p.public_id], p.public_id, p.receipt)
+        live = [
+            NewCase(
+                ids[prepared[i].public_id],
+                prepared[i].public_id,
+                jobs[i].org_id,
+                jobs[i].new.severity,
+                jobs[i].new.attack_types,
+                jobs[i].new.language,
+                jobs[i].new.reported_at,
+            )
+            for i in fresh
+            if jobs[i].respond
+        ]
+        if live:
+            plan_new_cases(conn, store, live, store.now())
     for i, job in enumerate(jobs):
         if outcomes[i] is None:  # a second copy of a key first seen in this same batch
             j = first_in_batch[job.idempotency_key or ""]

@@ -128,6 +128,8 @@ def incident_row(
         "source_urls": list(new.source_urls),
         "reporter_user_id": reporter_user_id,
         "external_ref": new.external_ref,
+        "proposed_severity": str(new.proposed_severity) if new.proposed_severity else None,
+        "triage": new.triage,
         "created_at": now,
         "updated_at": now,
         **reporter_fields(cipher, new.reporter),
@@ -189,6 +191,12 @@ def decode_incident(
         merged_into_id=row["merged_into_id"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        proposed_severity=Severity(row["proposed_severity"]) if row["proposed_severity"] else None,
+        triage=row["triage"],
+        severity_confirmed_at=row["severity_confirmed_at"],
+        severity_confirmed_by=row["severity_confirmed_by"],
+        assignee_id=row["assignee_id"],
+        assigned_at=row["assigned_at"],
     )
 
 
@@ -221,4 +229,5 @@ def audit_view(incident: Incident) -> dict[str, object]:
         "merged_into_id": incident.merged_into_id,
         "ongoing": incident.ongoing,
         "targets": len(incident.targets),
+        "assignee_id": incident.assignee_id,
     }

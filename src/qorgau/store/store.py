@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,6 +41,8 @@ class Store:
     # (``signal(conn, name)``), e.g. "deliveries" to wake the alert dispatcher at once
     # instead of at its next poll. Never called for a rolled-back transaction.
     commit_listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
+    # Per-process caches of derived configuration, keyed by owner (see store.response_docs).
+    caches: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
