@@ -33,7 +33,7 @@ from qorgau.domain.model import (
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery, Page
 from qorgau.errors import Conflict, InvalidInput, NotFound
 from qorgau.response import triage
-from qorgau.store import audit, response_docs, users
+from qorgau.store import audit, response_clocks, response_docs, users
 from qorgau.store import incidents as repo
 from qorgau.store.audit import Actor
 from qorgau.store.incidents import Stored
@@ -242,6 +242,8 @@ class CaseDesk:
                 )
             if patch.severity is not None:
                 values["severity"] = str(patch.severity)
+                policy = response_docs.cache(self.store).for_org(before.org_id, conn).policy
+                response_clocks.on_severity(conn, policy, before.id, patch.severity)
             if patch.ongoing is not None:
                 values["ongoing"] = patch.ongoing
             now = self.store.now()
@@ -277,6 +279,9 @@ class CaseDesk:
             workflow.check_transition(before.status, status)
             now = self.store.now()
             repo.update_columns(conn, before.id, {"status": str(status), "updated_at": now})
+            policy = response_docs.cache(self.store).for_org(before.org_id, conn).policy
+            response_clocks.on_status(conn, policy, before.id, status, now)
+            response_clocks.mark_responded(conn, before.id, now)
             after = repo.get_incident(
                 conn, self.store.cipher, self.store.taxonomy, public_id, reveal=False
             )
@@ -316,6 +321,8 @@ class CaseDesk:
                 sensitive,
                 self.store.now(),
             )
+            if principal.role in access.STAFF:
+                response_clocks.mark_responded(conn, incident.id, note.created_at)
             audit.record(
                 conn,
                 audit.audit_row(
@@ -415,6 +422,8 @@ class CaseDesk:
                 dup.id,
                 {"status": str(Status.MERGED), "merged_into_id": survivor.id, "updated_at": now},
             )
+            policy = response_docs.cache(self.store).for_org(dup.org_id, conn).policy
+            response_clocks.on_status(conn, policy, dup.id, Status.MERGED, now)
             repo.replace_attack_types(
                 conn, survivor.id, dict.fromkeys([*survivor.attack_types, *dup.attack_types])
             )

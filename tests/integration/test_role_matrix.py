@@ -40,6 +40,24 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
             "password": "a long enough password",
         },
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
+        ("POST", "/api/v1/incidents/{public_id}/triage"): {"severity": "high"},
+        ("PUT", "/api/v1/incidents/{public_id}/assignee"): {"user_id": ctx["self_id"]},
+        ("POST", "/api/v1/incidents/{public_id}/playbooks"): {"playbook_id": "deepfake"},
+        ("POST", "/api/v1/incidents/{public_id}/tasks"): {"title": "call the carrier"},
+        ("PUT", "/api/v1/incidents/{public_id}/tasks/{task_id}"): {"state": "done"},
+        ("PUT", "/api/v1/response/documents/{kind}"): {"timezone": "Asia/Almaty"},
+        ("PUT", "/api/v1/me/channels/{kind}"): {"address": "duty@example.org"},
+        ("POST", "/api/v1/notifications/read"): {"ids": [1]},
+        ("POST", "/api/v1/deliveries/requeue"): {"ids": [1]},
+        ("POST", "/api/v1/incidents/{public_id}/referrals"): {
+            "partner_id": "adil-soz",
+            "need": "legal_aid",
+        },
+        ("PUT", "/api/v1/incidents/{public_id}/referrals/{referral_id}"): {"state": "accepted"},
+        ("POST", "/api/v1/incidents/{public_id}/statements"): {"language": "kk"},
+        ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
+        ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
+        ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
     }
     return bodies.get((method, path))
 
@@ -78,10 +96,30 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
         "other_incident": other["public_id"],
         "n": caller or "anon",
     }
+    lead = accounts["coordinator"].headers
+    statement = client.post(
+        f"/api/v1/incidents/{incident}/statements", json={"language": "en"}, headers=lead
+    ).json()
+    referral = client.post(
+        f"/api/v1/incidents/{incident}/referrals",
+        json={"partner_id": "jfj", "need": "legal_aid"},
+        headers=lead,
+    ).json()
+    subject = client.post(
+        "/api/v1/hygiene", json={"kind": "person", "label": "Editor"}, headers=lead
+    ).json()
+    tasks = client.get(f"/api/v1/incidents/{incident}/tasks", headers=lead).json()
+    ctx["self_id"] = accounts[caller].principal.user_id if caller else None
     params = {
         "public_id": incident,
         "campaign_id": str(camp["id"]),
         "user_id": str(accounts["responder"].principal.user_id),
+        "task_id": str(tasks[0]["id"]),
+        "kind": "roster",
+        "statement_id": str(statement["id"]),
+        "referral_id": str(referral["id"]),
+        "subject_id": str(subject["id"]),
+        "step_id": "two-factor",
     }
     headers = accounts[caller].headers if caller else {}
     failures = []
@@ -89,6 +127,8 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
         if path == "/api/v1/auth/token" and method == "DELETE":
             continue  # revoking would end this caller's session mid-matrix; tested separately
         url = path.format(**params)
+        if path.startswith("/api/v1/me/channels/"):
+            url = path.format(**{**params, "kind": "email"})
         r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
         allowed = POLICY[action]
         may = (None in allowed) if caller is None else (Role(caller) in allowed)

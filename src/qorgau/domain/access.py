@@ -33,10 +33,31 @@ class Action(StrEnum):
     SELF_READ = "self.read"
     LOGIN = "auth.login"
     HEALTH = "health.read"
+    # rapid response
+    TRIAGE_CONFIRM = "incident.triage"
+    CASE_CLAIM = "incident.claim"
+    QUEUE_READ = "queue.read"
+    TASK_READ = "task.read"
+    TASK_WRITE = "task.write"
+    PLAYBOOK_READ = "playbook.read"
+    RESPONSE_CONFIG = "response.config"
+    ROSTER_READ = "roster.read"
+    CHANNEL_SELF = "channel.self"
+    NOTIFICATION_READ = "notification.read"
+    DELIVERY_MANAGE = "delivery.manage"
+    REFERRAL_READ = "referral.read"
+    REFERRAL_WRITE = "referral.write"
+    STATEMENT_READ = "statement.read"
+    STATEMENT_DRAFT = "statement.draft"
+    STATEMENT_APPROVE = "statement.approve"
+    TIMELINE_READ = "timeline.read"
+    HYGIENE_READ = "hygiene.read"
+    HYGIENE_WRITE = "hygiene.write"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
 HANDLERS = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER})
+LEADS = frozenset({Role.ADMIN, Role.COORDINATOR})
 EVERYONE = frozenset(Role)
 
 # ``None`` in a set means the anonymous public may do it too.
@@ -59,6 +80,25 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.SELF_READ: EVERYONE,
     Action.LOGIN: frozenset({*EVERYONE, None}),
     Action.HEALTH: frozenset({*EVERYONE, None}),
+    Action.TRIAGE_CONFIRM: HANDLERS,
+    Action.CASE_CLAIM: HANDLERS,
+    Action.QUEUE_READ: HANDLERS,
+    Action.TASK_READ: STAFF,
+    Action.TASK_WRITE: HANDLERS,
+    Action.PLAYBOOK_READ: STAFF,
+    Action.RESPONSE_CONFIG: LEADS,
+    Action.ROSTER_READ: STAFF,
+    Action.CHANNEL_SELF: STAFF,
+    Action.NOTIFICATION_READ: STAFF,
+    Action.DELIVERY_MANAGE: LEADS,
+    Action.REFERRAL_READ: STAFF,
+    Action.REFERRAL_WRITE: frozenset({*HANDLERS, Role.LEGAL}),
+    Action.STATEMENT_READ: STAFF,
+    Action.STATEMENT_DRAFT: frozenset({*HANDLERS, Role.LEGAL}),
+    Action.STATEMENT_APPROVE: LEADS,
+    Action.TIMELINE_READ: STAFF,
+    Action.HYGIENE_READ: STAFF,
+    Action.HYGIENE_WRITE: HANDLERS,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from qorgau.alerts.channels import webhook_address
 from qorgau.domain.model import Severity
 from qorgau.response import alert_text
 from qorgau.response.catalogue import ResponseConfig
@@ -98,13 +99,11 @@ def fan_out(
             requests.append(
                 deliveries.DeliveryRequest(org_id, uid, incident_id, event, kind, address, payload)
             )
-    import json
-
     for hook in config.channels.webhook:
         if event in hook.events and ORDER.index(severity) >= ORDER.index(
             Severity(hook.min_severity)
         ):
-            address = json.dumps({"url": hook.url, "secret": hook.secret, "name": hook.name})
+            address = webhook_address(hook.url, hook.secret)
             requests.append(
                 deliveries.DeliveryRequest(
                     org_id, None, incident_id, event, "webhook", address, payload

@@ -11,12 +11,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qorgau
 from qorgau.config import Settings
+from qorgau.alerts import build_senders, close_senders
+from qorgau.alerts.dispatcher import Dispatcher
 from qorgau.desk import CaseDesk
+from qorgau.escalation import EscalationLoop
+from qorgau.response_desk import ResponseDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.web import errors
-from qorgau.web.api import accounts, campaigns, incidents, meta, reports
+from qorgau.web.api import accounts, campaigns, incidents, meta, reports, response
 from qorgau.web.limits import BodySizeLimit
 
 SECURITY_HEADERS = [
@@ -56,10 +60,27 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.intake_writer = writer
         indexer = SearchIndexer(s)
         await indexer.start()
+        app.state.response_desk = ResponseDesk(app.state.desk)
+        senders = build_senders(settings)
+        if settings.nats_url:
+            # Scale path: deliveries are handed to workers on other processes over JetStream.
+            from qorgau.alerts.broker import Relay
+
+            delivery: Relay | Dispatcher = Relay(s, settings.nats_url)
+        else:
+            delivery = Dispatcher(s, senders)
+        await delivery.start()
+        app.state.delivery = delivery
+        escalation = EscalationLoop(s)
+        await escalation.start()
+        app.state.escalation = escalation
         try:
             yield
         finally:
+            await escalation.stop()
             await writer.stop()
+            await delivery.stop()
+            await close_senders(senders)
             await indexer.stop()
             if own_store:
                 s.close()
@@ -77,7 +98,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (reports, incidents, campaigns, accounts, meta):
+    for module in (reports, incidents, campaigns, accounts, meta, response):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,14 @@ class ReportIn(Strict):
     language: Annotated[str | None, Field(max_length=8)] = None
     ongoing: bool = False
     external_ref: Short | None = None
+    threat_to_life: bool = Field(
+        default=False, description="Someone's life or liberty is threatened (triage: critical)."
+    )
+    home_address_leaked: bool = Field(default=False, description="A home address was published.")
+    people_targeted: Annotated[int | None, Field(ge=0, le=10_000_000_000)] = None
+    reach: Annotated[int | None, Field(ge=0, le=10_000_000_000)] = Field(
+        default=None, description="How many people saw the attack's content, if known."
+    )
 
 
 class ReportAck(BaseModel):
@@ -122,6 +130,11 @@ class IncidentOut(BaseModel):
     merged_from: list[str] = []
     created_at: datetime
     updated_at: datetime
+    proposed_severity: Severity | None = None
+    triage: dict[str, Any] | None = None
+    severity_confirmed_at: datetime | None = None
+    assignee_id: int | None = None
+    assigned_at: datetime | None = None
 
 
 class PageOut(BaseModel):

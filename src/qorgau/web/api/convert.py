@@ -49,6 +49,11 @@ def incident_out(
         merged_from=merged_from or [],
         created_at=incident.created_at,
         updated_at=incident.updated_at,
+        proposed_severity=incident.proposed_severity,
+        triage=incident.triage,
+        severity_confirmed_at=incident.severity_confirmed_at,
+        assignee_id=incident.assignee_id,
+        assigned_at=incident.assigned_at,
     )
 
 

@@ -50,6 +50,10 @@ def report_fields(body: schemas.ReportIn) -> ReportFields:
         language=body.language,
         ongoing=body.ongoing,
         external_ref=body.external_ref,
+        threat_to_life=body.threat_to_life,
+        home_address_leaked=body.home_address_leaked,
+        people_targeted=body.people_targeted,
+        reach=body.reach,
     )
 
 

@@ -1,0 +1,222 @@
+"""Request and response bodies of the rapid-response endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from qorgau.domain.model import Severity, Status
+from qorgau.response.referrals import ReferralState
+from qorgau.store.case_tasks import TaskState
+from qorgau.web.schemas import Strict
+
+Reason = Annotated[str | None, Field(max_length=2000)]
+
+
+class TriageIn(Strict):
+    severity: Severity
+    reason: Reason = None
+
+
+class AssignIn(Strict):
+    user_id: int | None = Field(description="The handler to take the case; null releases it.")
+    note: Reason = None
+
+
+class DeadlineOut(BaseModel):
+    name: str
+    due: datetime
+    met_at: datetime | None
+    state: str
+    remaining_seconds: int
+    escalated_at: datetime | None
+
+
+class ClockOut(BaseModel):
+    severity: Severity
+    state: str
+    paused: bool
+    first_response: DeadlineOut
+    first_action: DeadlineOut
+
+
+class QueueItemOut(BaseModel):
+    public_id: str
+    title: str
+    severity: Severity
+    status: Status
+    assignee_id: int | None
+    reported_at: datetime
+    clock: ClockOut
+
+
+class TaskOut(BaseModel):
+    id: int
+    position: int
+    playbook_id: str | None
+    playbook_version: str | None
+    step_id: str | None
+    title: dict[str, str]
+    state: TaskState
+    reason: str | None
+    done_at: datetime | None
+    done_by: int | None
+
+
+class PlaybookAttachIn(Strict):
+    playbook_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class TaskIn(Strict):
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class TaskStateIn(Strict):
+    state: TaskState
+    reason: Reason = None
+
+
+class StepOut(BaseModel):
+    id: str
+    title: dict[str, str]
+
+
+class PlaybookOut(BaseModel):
+    id: str
+    version: str
+    kind: str
+    attack_types: list[str]
+    applies_to: list[str]
+    title: dict[str, str]
+    steps: list[StepOut]
+
+
+class DocumentOut(BaseModel):
+    kind: str
+    version: int | None
+    body: dict[str, Any] | None
+
+
+class DocumentSaved(BaseModel):
+    kind: str
+    version: int
+
+
+class DutyOut(BaseModel):
+    usernames: list[str]
+    tier: str
+    fallback: str | None
+
+
+class ChannelIn(Strict):
+    address: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    incident_id: int | None
+    user_id: int | None
+    event: str
+    channel: str
+    state: str
+    attempts: int
+    payload: dict[str, Any]
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+
+
+class IdsIn(Strict):
+    ids: Annotated[list[int], Field(min_length=1, max_length=500)]
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    offers: list[str]
+    languages: list[str]
+    website: str
+    conditions: dict[str, str]
+
+
+class SuggestionOut(BaseModel):
+    partner: PartnerOut
+    needs: list[str]
+    speaks_language: bool
+    score: int
+
+
+class ReferralIn(Strict):
+    partner_id: Annotated[str, Field(min_length=1, max_length=64)]
+    need: Annotated[str, Field(min_length=1, max_length=40)]
+    note: Reason = None
+
+
+class ReferralUpdateIn(Strict):
+    state: ReferralState
+    outcome: Reason = None
+
+
+class ReferralOut(BaseModel):
+    id: int
+    partner_id: str
+    need: str
+    state: ReferralState
+    outcome: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StatementDraftIn(Strict):
+    language: Annotated[str, Field(min_length=2, max_length=8)]
+
+
+class StatementEditIn(Strict):
+    body: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class StatementOut(BaseModel):
+    id: int
+    incident_public_id: str | None = None
+    language: str
+    body: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None
+    approved_by: int | None
+    published_at: datetime | None
+
+
+class HygieneIn(Strict):
+    kind: Annotated[str, Field(min_length=1, max_length=10)]
+    label: Annotated[str, Field(min_length=1, max_length=300)]
+    checklist_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+class HygieneItemIn(Strict):
+    state: Annotated[str, Field(min_length=1, max_length=20)]
+    note: Reason = None
+
+
+class HygieneOut(BaseModel):
+    id: int
+    kind: str
+    label: str
+    checklist_id: str
+    checklist_version: str
+    steps: list[dict[str, Any]]
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    actor: str | None
+    detail: dict[str, Any]
