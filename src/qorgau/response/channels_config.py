@@ -60,5 +60,7 @@ def parse_org_channels(data: dict[str, Any]) -> OrgChannels:
     if dupes:
         from qorgau.errors import InvalidInput
 
-        raise InvalidInput.single("webhook", "unique", f"repeated webhook names: {', '.join(dupes)}")
+        raise InvalidInput.single(
+            "webhook", "unique", f"repeated webhook names: {', '.join(dupes)}"
+        )
     return doc

@@ -120,7 +120,9 @@ class Roster(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Almaty")
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as Asia/Almaty"
+            ) from None
         return v
 
     def usernames(self) -> set[str]:
@@ -180,7 +182,11 @@ def _on(roster: Roster, at: datetime, tier: Tier, language: str | None) -> list[
         if s.tier is tier and (language is None or language in s.languages) and s.covers(local):
             found.append(s.user)
     for c in roster.cover:
-        if c.tier is tier and (language is None or language in c.languages) and c.start <= at < c.end:
+        if (
+            c.tier is tier
+            and (language is None or language in c.languages)
+            and c.start <= at < c.end
+        ):
             found.append(c.user)
     return list(dict.fromkeys(found))
 

@@ -151,7 +151,9 @@ def evaluate(rules: TriageRules, signals: TriageSignals) -> Triage:
     reasons = tuple(
         Reason(
             r.id,
-            str(r.severity) if r.severity else (f"+{r.raise_levels}" if r.raise_levels else f"-{r.lower_levels}"),
+            str(r.severity)
+            if r.severity
+            else (f"+{r.raise_levels}" if r.raise_levels else f"-{r.lower_levels}"),
             r.reason.as_dict(),
         )
         for r in matched

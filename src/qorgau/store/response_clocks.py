@@ -131,7 +131,9 @@ def on_severity(
     conn.execute(response_clocks.update().where(C.incident_id == incident_id).values(values))
 
 
-def due_breaches(conn: sa.Connection, now: datetime, limit: int = 200) -> list[tuple[int, int, str]]:
+def due_breaches(
+    conn: sa.Connection, now: datetime, limit: int = 200
+) -> list[tuple[int, int, str]]:
     """(incident id, org id, deadline) for every unmet, unescalated, running deadline past due."""
     running = sa.and_(C.stopped_at.is_(None), C.paused_since.is_(None))
     out: list[tuple[int, int, str]] = []

@@ -92,9 +92,9 @@ def latest_documents(
         .subquery()
     )
     rows = conn.execute(
-        sa.select(c.kind, c.version, c.body).join(
-            newest, sa.and_(c.kind == newest.c.kind, c.version == newest.c.v)
-        ).where(c.org_id == org_id)
+        sa.select(c.kind, c.version, c.body)
+        .join(newest, sa.and_(c.kind == newest.c.kind, c.version == newest.c.v))
+        .where(c.org_id == org_id)
     )
     return {k: (v, _decode(cipher, k, b)) for k, v, b in rows}
 

@@ -136,9 +136,9 @@ def _alert_new(
 ) -> None:
     duty = duty_now(conn, config, case.org_id, Tier.RESPONDER, case.language, now)
     lang = case.language if case.language in ALERT_LANGUAGES else "en"
-    due = clock_row(
-        case.incident_id, case.org_id, case.severity, config.policy, case.reported_at
-    )["response_due"]
+    due = clock_row(case.incident_id, case.org_id, case.severity, config.policy, case.reported_at)[
+        "response_due"
+    ]
     payload = alert_text.new_case(
         store.taxonomy,
         lang or "en",

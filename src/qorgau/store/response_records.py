@@ -132,14 +132,18 @@ def update_referral(
     conn.execute(
         referrals.update()
         .where(referrals.c.id == referral_id)
-        .values(state=str(state), outcome=_text(outcome, "outcome") or before.outcome, updated_at=now)
+        .values(
+            state=str(state), outcome=_text(outcome, "outcome") or before.outcome, updated_at=now
+        )
     )
     return before, get_referral(conn, incident_id, referral_id)
 
 
 def list_referrals(conn: sa.Connection, incident_ids: list[int]) -> list[Referral]:
     rows = conn.execute(
-        sa.select(referrals).where(referrals.c.incident_id.in_(incident_ids)).order_by(referrals.c.id)
+        sa.select(referrals)
+        .where(referrals.c.incident_id.in_(incident_ids))
+        .order_by(referrals.c.id)
     ).mappings()
     return [_referral(m) for m in rows]
 
@@ -162,7 +166,12 @@ def _statement(m: Any) -> Statement:
 
 
 def add_statement(
-    conn: sa.Connection, incident_id: int, language: str, body: str, user_id: int | None, now: datetime
+    conn: sa.Connection,
+    incident_id: int,
+    language: str,
+    body: str,
+    user_id: int | None,
+    now: datetime,
 ) -> Statement:
     sid = conn.execute(
         statements.insert()
@@ -181,7 +190,11 @@ def add_statement(
 
 
 def get_statement(conn: sa.Connection, statement_id: int) -> Statement:
-    m = conn.execute(sa.select(statements).where(statements.c.id == statement_id)).mappings().first()
+    m = (
+        conn.execute(sa.select(statements).where(statements.c.id == statement_id))
+        .mappings()
+        .first()
+    )
     if m is None:
         raise NotFound(f"statement {statement_id} not found")
     return _statement(m)
@@ -287,4 +300,6 @@ def set_item(
         .values(values)
     )
     if done.rowcount == 0:
-        conn.execute(hygiene_items.insert().values(subject_id=subject_id, step_id=step_id, **values))
+        conn.execute(
+            hygiene_items.insert().values(subject_id=subject_id, step_id=step_id, **values)
+        )

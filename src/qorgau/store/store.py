@@ -19,7 +19,6 @@ from qorgau.security.keys import load_keyring
 from qorgau.store import migrate
 from qorgau.store.engine import WriteGate, make_engine, write_transaction
 
-
 SIGNALS = "qorgau.signals"
 
 
