@@ -98,6 +98,7 @@ def _empty(store: Store) -> None:
 @pytest.fixture
 def store(migrated_store: Store) -> Store:
     _empty(migrated_store)
+    migrated_store.caches.clear()  # derived configuration of the emptied tables
     with migrated_store.write() as conn:
         users.ensure_org(conn, "default", "Test desk", migrated_store.now())
         users.ensure_org(conn, "other", "Another NGO", migrated_store.now())

@@ -286,12 +286,18 @@ class ResponseDesk:
             clock = get_clock(conn, case.id)
         return self._clock_view(case.org_id, clock, self.store.now()) if clock else None
 
-    def queue(self, principal: Principal, view: str = "open", limit: int = 100) -> list[QueueItem]:
+    def queue(
+        self,
+        principal: Principal,
+        view: str = "open",
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> list[QueueItem]:
         """Open cases with their clocks, most urgent first: breached, then due soonest."""
         access.authorize(principal, Action.QUEUE_READ)
         if view not in QUEUE_VIEWS:
             raise InvalidInput.single("view", "unknown", f"unknown view {view!r}", QUEUE_VIEWS)
-        now = self.store.now()
+        now = now or self.store.now()
         with self.store.read() as conn:
             clocks = {c.incident_id: c for c in open_clocks(conn, principal.org_id)}
             if not clocks:
