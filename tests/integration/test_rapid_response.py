@@ -171,7 +171,13 @@ def test_two_responders_never_both_claim_a_case(
         won: list[int] = []
         lost: list[str] = []
 
-        def go(who: Any, public_id: str = stored.public_id) -> None:
+        def go(
+            who: Any,
+            public_id: str = stored.public_id,
+            barrier: threading.Barrier = barrier,
+            won: list[int] = won,
+            lost: list[str] = lost,
+        ) -> None:
             barrier.wait()
             try:
                 rd.claim(who, public_id, None)
