@@ -30,6 +30,11 @@ app = typer.Typer(
 )
 user_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 app.add_typer(user_app, name="user")
+response_app = typer.Typer(
+    no_args_is_help=True,
+    help="Rapid-response documents: roster, clocks, triage rules, playbooks, referrals, webhooks.",
+)
+app.add_typer(response_app, name="response")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -416,6 +421,152 @@ def user_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     for u in items:
         table.add_row(str(u.id), u.username, str(u.role), "yes" if u.active else "no")
     out.print(table)
+
+
+def _read_document(file: Path) -> dict[str, Any]:
+    """A document file as data: TOML (the documented format) or JSON."""
+    import json
+
+    from qorgau.response.documents import read_toml
+
+    if not file.is_file():
+        fail(InvalidInput.single("file", "exists", f"{file} does not exist or is not a file"))
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(file.read_text("utf-8"))
+        except ValueError as exc:
+            fail(InvalidInput.single("file", "json", f"{file.name} is not valid JSON: {exc}"))
+        if not isinstance(data, dict):
+            fail(InvalidInput.single("file", "json", f"{file.name} must hold a JSON object"))
+        return data
+    return read_toml(file)
+
+
+KindArg = Annotated[
+    str,
+    typer.Argument(help="roster, clocks, triage, referrals, channels or playbook:<id>"),
+]
+
+
+@response_app.command("load")
+@guarded
+def response_load(
+    kind: KindArg,
+    file: Annotated[Path, typer.Argument(help="TOML or JSON document")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Validate a document and make it the organisation's current version.
+
+    A document that fails its schema is refused with every bad field; the version in force
+    stays as it was.
+    """
+    from qorgau.desk import CaseDesk
+    from qorgau.response_desk import ResponseDesk
+    from qorgau.store.store import open_store
+
+    body = _read_document(file)
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        rd = ResponseDesk(CaseDesk(store))
+        version = rd.save_document(rd.cases.system("cli"), kind, body, None)
+    finally:
+        store.close()
+    out.print(t("Saved {kind} version {version}.", kind=kind, version=version))
+
+
+@response_app.command("check")
+@guarded
+def response_check(
+    kind: KindArg,
+    file: Annotated[Path, typer.Argument(help="TOML or JSON document")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Validate a document without saving it."""
+    from qorgau.desk import CaseDesk
+    from qorgau.response_desk import ResponseDesk
+    from qorgau.store.store import open_store
+
+    body = _read_document(file)
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        rd = ResponseDesk(CaseDesk(store))
+        rd.check_document(rd.cases.system("cli"), kind, body)
+    finally:
+        store.close()
+    out.print(t("{file} is a valid {kind} document.", file=file.name, kind=kind))
+
+
+@response_app.command("on-duty")
+@guarded
+def response_on_duty(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    language: Annotated[str | None, typer.Option(help="en, ru or kk")] = None,
+    tier: Annotated[str, typer.Option(help="responder or coordinator")] = "responder",
+) -> None:
+    """Who would be paged for a new case right now."""
+    from qorgau.desk import CaseDesk
+    from qorgau.response.roster import Tier
+    from qorgau.response_desk import ResponseDesk
+    from qorgau.store.store import open_store
+
+    try:
+        the_tier = Tier(tier)
+    except ValueError:
+        fail(InvalidInput.single("tier", "enum", "use responder or coordinator", tuple(Tier)))
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        rd = ResponseDesk(CaseDesk(store))
+        duty = rd.on_duty(rd.cases.system("cli"), language, None, the_tier)
+    finally:
+        store.close()
+    out.print(", ".join(duty.usernames) or "-")
+    if duty.fallback:
+        err.print(t("No one on the roster matches; fallback: {how}.", how=duty.fallback))
+
+
+@user_app.command("channel")
+@guarded
+def user_channel(
+    username: str,
+    kind: Annotated[str, typer.Argument(help="email or telegram")],
+    address: Annotated[str, typer.Argument(help="e-mail address or Telegram chat id")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Set where a staff member is paged (their own address on a channel)."""
+    from qorgau.alerts.channels import validate_channel
+    from qorgau.store import deliveries, users
+    from qorgau.store.store import open_store
+
+    if kind not in ("email", "telegram"):
+        fail(InvalidInput.single("kind", "enum", "use email or telegram", ("email", "telegram")))
+    validate_channel(kind, address)
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        with store.write() as conn:
+            org = users.org_id_for(conn, s.default_org)
+            found = [u for u in users.list_users(conn, org, 1000, 0)[0] if u.username == username]
+            if not found:
+                fail(InvalidInput.single("username", "unknown", f"no user {username!r}"))
+            normal = deliveries.set_user_channel(
+                conn, store.cipher, found[0].id, kind, address, store.now()
+            )
+    finally:
+        store.close()
+    out.print(
+        t("{user} is paged by {kind} at {address}.", user=username, kind=kind, address=normal)
+    )
 
 
 def _progress() -> Progress:
