@@ -42,9 +42,10 @@ bench-quick: $(STAMP) services
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)
+	mkdir -p build
 	$(BIN)/pybabel extract --no-location --sort-output -k t -k N_ -k gettext:2 \
 		-o build/qorgau.pot src/qorgau
-	$(BIN)/pybabel update --no-location -D qorgau -i build/qorgau.pot -d src/qorgau/i18n/locales
+	$(BIN)/pybabel update -D qorgau -i build/qorgau.pot -d src/qorgau/i18n/locales
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
