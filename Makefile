@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP) services
 
 bench-quick: $(STAMP) services
 	QUICK=1 bash benchmarks/run.sh
+
+## Alert latency: POST of a critical report -> e-mail at a loopback SMTP server (embedded and
+## NATS JetStream paths), and deadline -> escalation e-mail
+bench-alerts: $(STAMP) services
+	$(BIN)/python -m benchmarks.alerts
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)
