@@ -1,0 +1,167 @@
+"""Content-addressed, encrypted storage for attachment bytes.
+
+Evidence files (screenshots, PDFs, forwarded mails) are too large for database rows and must
+survive a stolen disk copy as well as the database does, so they live in files encrypted with a
+key derived from the same key ring as the field cipher, in a folder apart from the database.
+
+A file is named by the SHA-256 of its plaintext: the same screenshot sent twice is stored once,
+and the name is the hash that chain-of-custody records quote anyway. The hash is bound into the
+ciphertext as associated data, so a file copied over another one's name fails to decrypt instead
+of silently showing the wrong evidence.
+
+The interface is deliberately three calls (``put``/``get``/``exists``) so that a later evidence
+vault (object storage, retention, legal hold) can replace this class without touching callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from qorgau.config import Settings
+from qorgau.errors import ConfigurationError, NotFound, QorgauError
+from qorgau.security.keys import KeyRing, load_keyring
+
+MAGIC = b"QGBLOB1\x00"
+NONCE_BYTES = 12
+# A distinct HKDF label: the blob key is unrelated to the field key it comes from, so neither
+# ciphertext can be fed to the other's decryption.
+HKDF_INFO = b"qorgau/blob-store/v1"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobIntegrityError(QorgauError):
+    """A stored blob does not decrypt or does not hash to its name: altered, swapped or torn."""
+
+
+def derive_blob_keys(ring: KeyRing) -> dict[str, bytes]:
+    """One blob key per data key, so rotating the ring rotates blob encryption too while
+    blobs written under an older key stay readable."""
+    return {
+        kid: HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(key)
+        for kid, key in ring.data_keys.items()
+    }
+
+
+def check_digest(sha256: str) -> str:
+    """Refuse anything but a lowercase hex SHA-256: the value becomes a path."""
+    if not _SHA256.match(sha256):
+        raise NotFound(f"{sha256!r} is not a SHA-256 hex digest")
+    return sha256
+
+
+class BlobStore:
+    def __init__(self, root: Path, keys: Mapping[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise ConfigurationError(f"blob store: active key {active!r} is missing")
+        self.root = root
+        self._active = active
+        self._aeads = {kid: AESGCM(key) for kid, key in keys.items()}
+
+    @classmethod
+    def from_ring(cls, root: Path, ring: KeyRing) -> BlobStore:
+        return cls(root, derive_blob_keys(ring), ring.active)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> BlobStore:
+        """The installation's blob store: ``<data dir>/blobs``, keys from the key file."""
+        return cls.from_ring(settings.data_dir / "blobs", load_keyring(settings.resolved_key_file))
+
+    def path_for(self, sha256: str) -> Path:
+        check_digest(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its SHA-256; storing the same bytes again is a no-op
+        (unless the copy on disk was damaged, which is then repaired)."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path_for(digest)
+        if path.is_file():
+            try:
+                self.get(digest)
+                return digest
+            except BlobIntegrityError:
+                pass  # rewrite the damaged copy with the good bytes we were just given
+        self._write(path, self._seal(digest, data))
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        path = self.path_for(sha256)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"attachment {sha256} is not in the blob store") from exc
+        data = self._open(sha256, raw)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise BlobIntegrityError(f"attachment {sha256} does not match its hash")
+        return data
+
+    # -- file format: MAGIC | len(kid) | kid | nonce | AES-GCM(ciphertext + tag) -------------
+    def _header(self, kid: str) -> bytes:
+        k = kid.encode("ascii")
+        return MAGIC + bytes([len(k)]) + k
+
+    def _seal(self, sha256: str, data: bytes) -> bytes:
+        header = self._header(self._active)
+        nonce = os.urandom(NONCE_BYTES)
+        ct = self._aeads[self._active].encrypt(nonce, data, header + sha256.encode("ascii"))
+        return header + nonce + ct
+
+    def _open(self, sha256: str, raw: bytes) -> bytes:
+        damaged = BlobIntegrityError(
+            f"attachment {sha256} failed its integrity check: the file was altered or replaced"
+        )
+        if not raw.startswith(MAGIC) or len(raw) <= len(MAGIC):
+            raise damaged
+        n = raw[len(MAGIC)]
+        start = len(MAGIC) + 1
+        kid = raw[start : start + n].decode("ascii", errors="replace")
+        header = raw[: start + n]
+        body = raw[start + n :]
+        aead = self._aeads.get(kid)
+        if aead is None:
+            raise ConfigurationError(
+                f"attachment {sha256} was encrypted with key {kid!r}, which the key file lacks;"
+                " restore the key file that contains it"
+            )
+        if len(body) < NONCE_BYTES + 16:
+            raise damaged
+        try:
+            return aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], header + sha256.encode())
+        except InvalidTag as exc:
+            raise damaged from exc
+
+    def _write(self, path: Path, payload: bytes) -> None:
+        """Write-then-rename with fsyncs: a crash leaves either no file or the whole file,
+        never a torn one under the final name."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.parent.mkdir(exist_ok=True, mode=0o700)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
