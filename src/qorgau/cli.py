@@ -35,6 +35,10 @@ response_app = typer.Typer(
     help="Rapid-response documents: roster, clocks, triage rules, playbooks, referrals, webhooks.",
 )
 app.add_typer(response_app, name="response")
+inbound_app = typer.Typer(
+    no_args_is_help=True, help="Reports that arrive by e-mail and through the Telegram bot."
+)
+app.add_typer(inbound_app, name="inbound")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -566,6 +570,108 @@ def user_channel(
         store.close()
     out.print(
         t("{user} is paged by {kind} at {address}.", user=username, kind=kind, address=normal)
+    )
+
+
+@inbound_app.command("run")
+@guarded
+def inbound_run(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Run the SMTP endpoint (QORGAU_INBOUND_SMTP_PORT) and the Telegram bot
+    (QORGAU_TELEGRAM_BOT_TOKEN) until stopped.
+
+    A process of its own, not part of ``serve``: server workers would each try to bind the SMTP
+    port, and Telegram refuses two pollers of one bot at once.
+    """
+    import asyncio
+    import signal as signals
+
+    from qorgau.desk import CaseDesk
+    from qorgau.errors import ConfigurationError
+    from qorgau.inbound.email_intake import SmtpIntake
+    from qorgau.inbound.telegram_bot import TelegramIntakeBot
+    from qorgau.store.store import open_store
+
+    s = settings(data_dir, database_url)
+    if not s.inbound_smtp_port and not s.telegram_bot_token:
+        raise ConfigurationError(
+            "nothing to run: set QORGAU_INBOUND_SMTP_PORT and/or QORGAU_TELEGRAM_BOT_TOKEN"
+        )
+    store = open_store(s)
+    store.check_schema()
+    desk = CaseDesk(store)
+    smtp = None
+    try:
+        if s.inbound_smtp_port:
+            smtp = SmtpIntake(
+                store,
+                desk,
+                s.inbound_smtp_host,
+                s.inbound_smtp_port,
+                domains=s.inbound_smtp_domains or None,
+            )
+            smtp.start()
+            out.print(
+                t(
+                    "Receiving reports by e-mail on {host}:{port}.",
+                    host=s.inbound_smtp_host,
+                    port=smtp.port,
+                )
+            )
+        if s.telegram_bot_token:
+            bot = TelegramIntakeBot.from_settings(store, desk)
+            out.print(t("Telegram bot polling {api}.", api=s.telegram_api_base))
+
+            async def run_bot() -> None:
+                loop = asyncio.get_running_loop()
+                for sig in (signals.SIGTERM, signals.SIGINT):
+                    loop.add_signal_handler(sig, bot.stop)
+                try:
+                    await bot.run_forever()
+                finally:
+                    await bot.close()
+
+            asyncio.run(run_bot())
+        else:
+            try:
+                signals.sigwait({signals.SIGTERM, signals.SIGINT})
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if smtp is not None:
+            smtp.stop()
+        store.close()
+
+
+@inbound_app.command("import-mailbox")
+@guarded
+def inbound_import_mailbox(
+    path: Annotated[Path, typer.Argument(help="A Maildir folder or an mbox file")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """File every message of a mailbox as a report (idempotent on Message-ID)."""
+    from qorgau.desk import CaseDesk
+    from qorgau.inbound.email_intake import import_mailbox
+    from qorgau.store.store import open_store
+
+    if not path.exists():
+        fail(InvalidInput.single("path", "exists", f"{path} does not exist"))
+    s = settings(data_dir, database_url)
+    store = open_store(s)
+    try:
+        store.check_schema()
+        result = import_mailbox(store, CaseDesk(store), path)
+    finally:
+        store.close()
+    for message, reason in result.rejected:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(f'{message}: {reason}')}", highlight=False)
+    out.print(
+        t(
+            "Filed {filed} reports; {replayed} already filed; {rejected} messages refused.",
+            filed=len(result.filed),
+            replayed=result.replayed,
+            rejected=len(result.rejected),
+        )
     )
 
 

@@ -45,6 +45,8 @@ class Settings:
     # Where reports by e-mail arrive: an SMTP endpoint Qorgau itself listens on (0 = off).
     inbound_smtp_port: int = 0
     inbound_smtp_host: str = "127.0.0.1"
+    # Recipient domains the SMTP endpoint accepts mail for (empty: any).
+    inbound_smtp_domains: tuple[str, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:
@@ -109,6 +111,11 @@ class Settings:
             public_base_url=env.get("QORGAU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             inbound_smtp_port=_port(env.get("QORGAU_INBOUND_SMTP_PORT", "0")),
             inbound_smtp_host=env.get("QORGAU_INBOUND_SMTP_HOST", "127.0.0.1"),
+            inbound_smtp_domains=tuple(
+                d.strip().lower()
+                for d in env.get("QORGAU_INBOUND_SMTP_DOMAINS", "").split(",")
+                if d.strip()
+            ),
         )
 
 

@@ -137,3 +137,60 @@ def test_demo_loads_the_real_cases_without_serving(tmp_path: Path) -> None:
     assert "DEMO-2025-ORDA-BLOCK" in refs and len(records) >= 20
     again = qorgau("demo", "--no-serve", data_dir=tmp_path / "demo")
     assert again.returncode == 0 and "0 new" in again.stdout
+
+
+def test_response_documents_from_files_bad_ones_refused_whole(data_dir: Path) -> None:
+    r = qorgau("user", "add", "nightowl", "--role", "responder", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    roster = data_dir / "roster.toml"
+    roster.write_text(
+        'timezone = "Asia/Almaty"\n[[shift]]\nuser = "nightowl"\nlanguages = ["kk"]\n'
+        'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\nfrom = "00:00"\nto = "23:59"\n',
+        encoding="utf-8",
+    )
+    ok = qorgau("response", "load", "roster", str(roster), data_dir=data_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert "version 1" in ok.stdout
+    bad = data_dir / "bad-roster.toml"
+    bad.write_text(
+        '[[shift]]\nuser = "ghost"\nlanguages = ["kk"]\ndays = ["mon"]\nfrom = "25:00"\n'
+        'to = "08:00"\n',
+        encoding="utf-8",
+    )
+    r = qorgau("response", "load", "roster", str(bad), data_dir=data_dir)
+    assert r.returncode == 2
+    no_traceback(r)
+    assert "shift[0].from: '25:00' is not a time of day" in r.stderr
+    broken = data_dir / "broken.toml"
+    broken.write_text("[[shift]\n", encoding="utf-8")
+    r = qorgau("response", "check", "roster", str(broken), data_dir=data_dir)
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+    no_traceback(r)
+    # the valid version stays in force
+    duty = qorgau("response", "on-duty", "--language", "kk", data_dir=data_dir)
+    assert duty.returncode == 0, duty.stderr
+    assert duty.stdout.strip() == "nightowl"
+
+
+def test_mailbox_import_files_each_message_once(data_dir: Path) -> None:
+    import mailbox
+    from email.message import EmailMessage
+
+    box_path = data_dir / "reports-maildir"
+    box = mailbox.Maildir(str(box_path), create=True)
+    msg = EmailMessage()
+    msg["From"] = "Редакция <desk@orda.example>"
+    msg["To"] = "report@desk.example"
+    msg["Subject"] = "Сайт заблокирован"
+    msg["Message-ID"] = "<cli-test-1@orda.example>"
+    msg.set_content("Главный сайт не открывается у Казахтелекома с утра.")
+    box.add(msg)
+    box.close()
+    first = qorgau("inbound", "import-mailbox", str(box_path), data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    assert "Filed 1 reports; 0 already filed" in first.stdout
+    again = qorgau("inbound", "import-mailbox", str(box_path), data_dir=data_dir)
+    assert "Filed 0 reports; 1 already filed" in again.stdout
+    r = qorgau("inbound", "run", data_dir=data_dir)
+    assert r.returncode == 2 and "nothing to run" in r.stderr
+    no_traceback(r)
