@@ -89,9 +89,9 @@ def setup_desk(env: dict[str, str], tmp: Path) -> str:
     roster.write_text(
         'timezone = "Asia/Almaty"\n'
         f'[[shift]]\nuser = "duty"\nlanguages = ["kk", "ru", "en"]\ndays = {ALWAYS}\n'
-        'from = "00:00"\nto = "23:59"\n'
+        'from = "00:00"\nto = "24:00"\n'
         f'[[shift]]\nuser = "lead"\ntier = "coordinator"\nlanguages = ["kk", "ru", "en"]\n'
-        f'days = {ALWAYS}\nfrom = "00:00"\nto = "23:59"\n',
+        f'days = {ALWAYS}\nfrom = "00:00"\nto = "24:00"\n',
         encoding="utf-8",
     )
     qorgau_cli("response", "load", "roster", str(roster), env=env)

@@ -353,10 +353,48 @@ def demo(
                 uid = desk.create_user(admin, name, role, None, None, None).id
             token, _ = desk.issue_token_for(admin, uid, "demo", None)
             out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
+        _demo_roster(desk)
     finally:
         store.close()
     if serve_after:
         serve(data_dir=data_dir, database_url=database_url, host=host, port=port)
+
+
+def _demo_roster(desk: Any) -> None:
+    """Put the demo responder and coordinator on call around the clock (once), so that a
+    report filed in the demo pages someone and can breach and escalate."""
+    from qorgau.response_desk import ResponseDesk
+
+    rd = ResponseDesk(desk)
+    admin = desk.system("demo")
+    if rd.document(admin, "roster") is not None:
+        return
+    always = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    rd.save_document(
+        admin,
+        "roster",
+        {
+            "timezone": "Asia/Almaty",
+            "shift": [
+                {
+                    "user": "demo-responder",
+                    "languages": ["kk", "ru", "en"],
+                    "days": always,
+                    "from": "00:00",
+                    "to": "24:00",
+                },
+                {
+                    "user": "demo-coordinator",
+                    "tier": "coordinator",
+                    "languages": ["kk", "ru", "en"],
+                    "days": always,
+                    "from": "00:00",
+                    "to": "24:00",
+                },
+            ],
+        },
+        None,
+    )
 
 
 @user_app.command("add")

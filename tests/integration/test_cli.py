@@ -145,7 +145,7 @@ def test_response_documents_from_files_bad_ones_refused_whole(data_dir: Path) ->
     roster = data_dir / "roster.toml"
     roster.write_text(
         'timezone = "Asia/Almaty"\n[[shift]]\nuser = "nightowl"\nlanguages = ["kk"]\n'
-        'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\nfrom = "00:00"\nto = "23:59"\n',
+        'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\nfrom = "00:00"\nto = "24:00"\n',
         encoding="utf-8",
     )
     ok = qorgau("response", "load", "roster", str(roster), data_dir=data_dir)

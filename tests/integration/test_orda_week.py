@@ -92,7 +92,7 @@ def test_orda_week(
                         "languages": ["kk", "ru", "en"],
                         "days": ALWAYS,
                         "from": "00:00",
-                        "to": "23:59",
+                        "to": "24:00",
                     },
                     {
                         "user": coord.principal.username,
@@ -100,7 +100,7 @@ def test_orda_week(
                         "languages": ["kk", "ru", "en"],
                         "days": ALWAYS,
                         "from": "00:00",
-                        "to": "23:59",
+                        "to": "24:00",
                     },
                 ],
             },

@@ -74,7 +74,7 @@ def test_intake_triages_starts_clocks_attaches_playbooks_and_pages_on_call(
                 "languages": ["kk", "ru"],
                 "days": ALWAYS,
                 "from": "00:00",
-                "to": "23:59",
+                "to": "24:00",
             }
         ),
         None,
@@ -236,7 +236,7 @@ def test_breach_escalates_once_to_the_coordinator_on_duty(
                 "languages": ["ru", "kk", "en"],
                 "days": ALWAYS,
                 "from": "00:00",
-                "to": "23:59",
+                "to": "24:00",
             }
         ),
         None,

@@ -220,7 +220,7 @@ ROSTER = {
             "languages": ["kk", "ru", "en"],
             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
             "from": "00:00",
-            "to": "23:59",
+            "to": "24:00",
         },
     ],
     "cover": [
@@ -254,6 +254,10 @@ def test_on_call_by_time_language_and_tier() -> None:
     assert d.usernames == ("aigerim",)
     d = on_duty(r, almaty(5, 10), tier=Tier.COORDINATOR, language="en", coordinators=[])
     assert d.usernames == ("dana",)
+    # a shift to 24:00 leaves no gap before midnight
+    late = almaty(5, 23) + timedelta(minutes=59, seconds=30)
+    d = on_duty(r, late, tier=Tier.COORDINATOR, language="en", coordinators=[])
+    assert d.usernames == ("dana",) and d.fallback is None
 
 
 def test_an_empty_roster_still_reaches_someone() -> None:

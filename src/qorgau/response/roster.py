@@ -23,6 +23,7 @@ from qorgau.response.documents import LANGUAGES, Strict, parse
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+END_OF_DAY = "24:00"  # a shift may end at midnight: "00:00"-"24:00" is the whole day
 
 
 class Tier(StrEnum):
@@ -32,7 +33,9 @@ class Tier(StrEnum):
 
 def _hhmm(v: str) -> str:
     if not _HHMM.match(v):
-        raise ValueError(f"{v!r} is not a time of day; write HH:MM, 24-hour")
+        raise ValueError(
+            f"{v!r} is not a time of day; write HH:MM, 24-hour (a shift may end at 24:00)"
+        )
     return v
 
 
@@ -51,10 +54,15 @@ class Shift(Strict):
     from_: str = Field(alias="from")
     to: str
 
-    @field_validator("from_", "to")
+    @field_validator("from_")
     @classmethod
-    def _times(cls, v: str) -> str:
+    def _start(cls, v: str) -> str:
         return _hhmm(v)
+
+    @field_validator("to")
+    @classmethod
+    def _end(cls, v: str) -> str:
+        return v if v == END_OF_DAY else _hhmm(v)
 
     @field_validator("languages")
     @classmethod
@@ -79,8 +87,11 @@ class Shift(Strict):
         return self
 
     def covers(self, local: datetime) -> bool:
-        start, end = _clock(self.from_), _clock(self.to)
         t, day = local.time(), DAYS[local.weekday()]
+        start = _clock(self.from_)
+        if self.to == END_OF_DAY:
+            return day in self.days and t >= start
+        end = _clock(self.to)
         if start < end:
             return day in self.days and start <= t < end
         # Overnight: belongs to the day it starts on.
