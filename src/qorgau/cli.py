@@ -611,6 +611,32 @@ def user_channel(
     )
 
 
+@app.command()
+@guarded
+def worker(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Sends in flight")] = 16,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Send alert deliveries handed over by NATS JetStream (QORGAU_NATS_URL), until stopped.
+
+    Run as many as needed, on this or other machines sharing the PostgreSQL database; each also
+    republishes deliveries due for a retry, so retries go out even while the API is down.
+    """
+    import asyncio
+    import logging
+
+    from qorgau.alerts.worker import run_worker
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    s = settings(data_dir, database_url)
+    out.print(t("Alert worker on {url}.", url=s.nats_url or "-"))
+    asyncio.run(run_worker(s, concurrency=concurrency))
+
+
 @inbound_app.command("run")
 @guarded
 def inbound_run(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
@@ -621,6 +647,7 @@ def inbound_run(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     port, and Telegram refuses two pollers of one bot at once.
     """
     import asyncio
+    import contextlib
     import signal as signals
 
     from qorgau.desk import CaseDesk
@@ -670,10 +697,8 @@ def inbound_run(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
             asyncio.run(run_bot())
         else:
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 signals.sigwait({signals.SIGTERM, signals.SIGINT})
-            except KeyboardInterrupt:
-                pass
     finally:
         if smtp is not None:
             smtp.stop()

@@ -30,7 +30,9 @@ from qorgau.response.statements import StatementState
 from qorgau.store import audit, deliveries, response_docs, response_records, users
 from qorgau.store import case_tasks as tasks_repo
 from qorgau.store import incidents as repo
+from qorgau.store.attachments import Attachment, list_attachments
 from qorgau.store.audit import Actor
+from qorgau.store.blobs import BlobStore
 from qorgau.store.case_tasks import Task, TaskState
 from qorgau.store.response_clocks import (
     get_clock,
@@ -44,6 +46,7 @@ from qorgau.store.response_records import HygieneSubject, Referral, Statement
 from qorgau.store.tables import audit_events, incidents, organisations
 
 QUEUE_VIEWS = ("open", "breached", "due_soon", "mine", "unassigned")
+PERSONAL_CHANNELS = ("email", "telegram")
 
 
 @dataclass(frozen=True)
@@ -490,8 +493,16 @@ class ResponseDesk:
     def set_channel(self, principal: Principal, kind: str, address: str) -> str:
         access.authorize(principal, Action.CHANNEL_SELF)
         assert principal.user_id is not None
-        if kind == "inapp":
-            raise InvalidInput.single("kind", "implicit", "in-app notices need no address")
+        if kind not in PERSONAL_CHANNELS:
+            # Webhooks belong to the organisation (set by its coordinators), not to a person:
+            # a personal webhook would let any account make the server call any address.
+            raise InvalidInput.single(
+                "kind",
+                "personal_channel",
+                "a person is paged by e-mail or Telegram; in-app notices need no address, and"
+                " webhooks are set for the organisation in the channels document",
+                PERSONAL_CHANNELS,
+            )
         validate_channel(kind, address)
         with self.store.write() as conn:
             return deliveries.set_user_channel(
@@ -874,6 +885,26 @@ class ResponseDesk:
                 ),
             )
             return response_records.get_subject(conn, self.store.cipher, subject_id)
+
+    # -- attachments (evidence that came with a report) -----------------------------------
+    def attachments(self, principal: Principal, public_id: str) -> list[Attachment]:
+        access.authorize(principal, Action.ATTACHMENT_READ)
+        with self.store.read() as conn:
+            case = self._case(conn, principal, public_id)
+            ids = [case.id, *repo.merged_ids(conn, case.id)]
+            found: list[Attachment] = []
+            for i in ids:
+                found.extend(list_attachments(conn, self.store.cipher, i, reveal_names=True))
+            return found
+
+    def attachment_content(
+        self, principal: Principal, public_id: str, sha256: str
+    ) -> tuple[Attachment, bytes]:
+        """The original bytes, checked against their hash on the way out."""
+        for item in self.attachments(principal, public_id):
+            if item.sha256 == sha256:
+                return item, BlobStore.for_settings(self.store.settings).get(sha256)
+        raise NotFound(f"no attachment {sha256} on {public_id}")
 
     # -- timeline -------------------------------------------------------------------------
     def timeline(self, principal: Principal, public_id: str) -> list[TimelineEntry]:

@@ -444,3 +444,47 @@ def test_timeline_tells_the_case_in_order(
     assert [e.at for e in entries] == sorted(e.at for e in entries)
     note = next(e for e in entries if e.kind == "incident:note:added")
     assert note.summary["after"]["body"] == "called the editor"  # decrypted for staff
+
+
+def test_attachments_are_listed_and_downloaded_never_inline(
+    store: Store, desk: CaseDesk, accounts: dict[str, Account]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from qorgau.inbound.filing import InboundReport, file_inbound_report
+    from qorgau.store.attachments import IncomingFile
+    from qorgau.web.app import create_app
+
+    page = b"<html><script>alert(1)</script>fake ad with +7 700 000 0101</html>"
+    filed = file_inbound_report(
+        store,
+        desk,
+        InboundReport(
+            channel="email",
+            external_id="<ads-1@orda.example>",
+            fields=ReportFields(title="Fake ads", attack_types=("phone_flooding",)),
+            files=[IncomingFile("ad.html", "text/html", page)],
+        ),
+    )
+    with TestClient(create_app(store.settings, store)) as client:
+        h = accounts["responder"].headers
+        listed = client.get(f"/api/v1/incidents/{filed.public_id}/attachments", headers=h)
+        assert listed.status_code == 200, listed.text
+        (item,) = listed.json()
+        assert item["filename"] == "ad.html" and item["size"] == len(page)
+        r = client.get(
+            f"/api/v1/incidents/{filed.public_id}/attachments/{item['sha256']}", headers=h
+        )
+        assert r.status_code == 200 and r.content == page
+        assert r.headers["content-type"] == "application/octet-stream"
+        assert r.headers["content-disposition"].startswith("attachment;")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]
+        analyst = client.get(
+            f"/api/v1/incidents/{filed.public_id}/attachments", headers=accounts["analyst"].headers
+        )
+        assert analyst.status_code == 403
+        missing = client.get(
+            f"/api/v1/incidents/{filed.public_id}/attachments/{'0' * 64}", headers=h
+        )
+        assert missing.status_code == 404

@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from qorgau.domain.access import POLICY, Action
 from qorgau.domain.model import Role
+from qorgau.store.attachments import IncomingFile, add_attachments, store_blobs
+from qorgau.store.blobs import BlobStore
+from qorgau.store.store import Store
+from qorgau.store.tables import incidents
 from qorgau.web.auth import ACTION_KEY
 from tests.conftest import Account
 from tests.integration.test_api_intake import ORDA_ADS
@@ -80,7 +85,9 @@ def test_every_route_declares_an_action(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: str | None) -> None:
+def test_role_matrix(
+    client: TestClient, store: Store, accounts: dict[str, Account], caller: str | None
+) -> None:
     reporter = accounts["reporter"]
     ack = client.post("/api/v1/reports", json=ORDA_ADS).json()
     own = client.post("/api/v1/reports", json=ORDA_ADS, headers=reporter.headers).json()
@@ -109,6 +116,15 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
         "/api/v1/hygiene", json={"kind": "person", "label": "Editor"}, headers=lead
     ).json()
     tasks = client.get(f"/api/v1/incidents/{incident}/tasks", headers=lead).json()
+    refs = store_blobs(
+        BlobStore.for_settings(store.settings),
+        [IncomingFile("ad.html", "text/html", b"<h1>fake ad</h1>")],
+    )
+    with store.write() as conn:
+        case_id = conn.execute(
+            sa.select(incidents.c.id).where(incidents.c.public_id == incident)
+        ).scalar_one()
+        add_attachments(conn, store.cipher, case_id, refs, "email", store.now())
     ctx["self_id"] = accounts[caller].principal.user_id if caller else None
     params = {
         "public_id": incident,
@@ -120,6 +136,7 @@ def test_role_matrix(client: TestClient, accounts: dict[str, Account], caller: s
         "referral_id": str(referral["id"]),
         "subject_id": str(subject["id"]),
         "step_id": "two-factor",
+        "sha256": refs[0].sha256,
     }
     headers = accounts[caller].headers if caller else {}
     failures = []

@@ -172,7 +172,7 @@ def _clock(**kw: object) -> clocks.Clock:
 def test_clock_states_over_time() -> None:
     c = _clock()
     start = c.started_at
-    resp, act = clocks.deadlines(POLICY, c, start + timedelta(minutes=5))
+    resp, _ = clocks.deadlines(POLICY, c, start + timedelta(minutes=5))
     assert resp.state is clocks.ClockState.RUNNING and resp.remaining_seconds == 600
     resp, _ = clocks.deadlines(POLICY, c, start + timedelta(minutes=12))
     assert resp.state is clocks.ClockState.DUE_SOON  # under a quarter of 15 min left

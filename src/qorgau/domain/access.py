@@ -53,6 +53,7 @@ class Action(StrEnum):
     TIMELINE_READ = "timeline.read"
     HYGIENE_READ = "hygiene.read"
     HYGIENE_WRITE = "hygiene.write"
+    ATTACHMENT_READ = "attachment.read"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -99,6 +100,7 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.TIMELINE_READ: STAFF,
     Action.HYGIENE_READ: STAFF,
     Action.HYGIENE_WRITE: HANDLERS,
+    Action.ATTACHMENT_READ: STAFF,
 }
 
 

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qorgau
-from qorgau.config import Settings
-from qorgau.alerts import build_senders, close_senders
+from qorgau.alerts import build_senders
 from qorgau.alerts.dispatcher import Dispatcher
+from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.escalation import EscalationLoop
 from qorgau.response_desk import ResponseDesk
@@ -61,14 +61,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         indexer = SearchIndexer(s)
         await indexer.start()
         app.state.response_desk = ResponseDesk(app.state.desk)
-        senders = build_senders(settings)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
 
             delivery: Relay | Dispatcher = Relay(s, settings.nats_url)
         else:
-            delivery = Dispatcher(s, senders)
+            delivery = Dispatcher(s, build_senders(settings))
         await delivery.start()
         app.state.delivery = delivery
         escalation = EscalationLoop(s)
@@ -79,8 +78,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         finally:
             await escalation.stop()
             await writer.stop()
-            await delivery.stop()
-            await close_senders(senders)
+            await delivery.stop()  # the dispatcher closes its senders
             await indexer.stop()
             if own_store:
                 s.close()

@@ -220,3 +220,12 @@ class TimelineOut(BaseModel):
     kind: str
     actor: str | None
     detail: dict[str, Any]
+
+
+class AttachmentOut(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+    filename: str | None
+    source: str
+    created_at: datetime

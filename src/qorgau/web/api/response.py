@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal
@@ -604,6 +604,53 @@ def set_hygiene(
     d = rd(request)
     h = d.set_hygiene(who, subject_id, step_id, body.state, body.note, client_address(request))
     return _hygiene(h, d, who.org_id)
+
+
+# -- attachments --------------------------------------------------------------------------
+@router.get(
+    "/incidents/{public_id}/attachments",
+    response_model=list[rs.AttachmentOut],
+    summary="Files that came with the reports (e-mail, Telegram)",
+    **route(Action.ATTACHMENT_READ),
+)
+def attachments(public_id: CaseId, request: Request, who: Who) -> list[rs.AttachmentOut]:
+    return [
+        rs.AttachmentOut(
+            sha256=a.sha256,
+            size=a.size,
+            media_type=a.media_type,
+            filename=a.filename,
+            source=a.source,
+            created_at=a.created_at,
+        )
+        for a in rd(request).attachments(who, public_id)
+    ]
+
+
+@router.get(
+    "/incidents/{public_id}/attachments/{sha256}",
+    summary="Download one file (always as a download, never shown inline)",
+    response_class=Response,
+    **route(Action.ATTACHMENT_READ),
+)
+def attachment(
+    public_id: CaseId,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    request: Request,
+    who: Who,
+) -> Response:
+    item, data = rd(request).attachment_content(who, public_id, sha256)
+    # Reports come from strangers: never let a browser render or sniff what they sent.
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": f'attachment; filename="{sha256[:16]}.bin"',
+            "x-qorgau-original-type": item.media_type[:100],
+            "x-qorgau-sha256": sha256,
+            "content-security-policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 # -- timeline -----------------------------------------------------------------------------
