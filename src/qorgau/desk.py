@@ -585,6 +585,7 @@ class CaseDesk:
                     after={"username": user.username, "role": str(role)},
                 ),
             )
+        response_docs.cache(self.store).invalidate(principal.org_id)
         return user
 
     def issue_token_for(
@@ -642,7 +643,9 @@ class CaseDesk:
                     after={"active": active},
                 ),
             )
-            return users.get_user(conn, user_id)
+            changed = users.get_user(conn, user_id)
+        response_docs.cache(self.store).invalidate(principal.org_id)
+        return changed
 
     # -- helpers --------------------------------------------------------------------------
     def _audit(

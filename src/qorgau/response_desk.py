@@ -505,9 +505,11 @@ class ResponseDesk:
             )
         validate_channel(kind, address)
         with self.store.write() as conn:
-            return deliveries.set_user_channel(
+            normal = deliveries.set_user_channel(
                 conn, self.store.cipher, principal.user_id, kind, address, self.store.now()
             )
+        response_docs.cache(self.store).invalidate(principal.org_id)
+        return normal
 
     def channels(self, principal: Principal) -> dict[str, str]:
         access.authorize(principal, Action.CHANNEL_SELF)
@@ -523,6 +525,7 @@ class ResponseDesk:
         with self.store.write() as conn:
             if not deliveries.remove_user_channel(conn, principal.user_id, kind):
                 raise NotFound(f"you have no {kind} channel")
+        response_docs.cache(self.store).invalidate(principal.org_id)
 
     def notifications(
         self, principal: Principal, unread_only: bool, limit: int, offset: int

@@ -488,3 +488,31 @@ def test_attachments_are_listed_and_downloaded_never_inline(
             f"/api/v1/incidents/{filed.public_id}/attachments/{'0' * 64}", headers=h
         )
         assert missing.status_code == 404
+
+
+def test_personal_channels_refuse_bad_addresses_and_webhooks(
+    store: Store, rd: ResponseDesk, accounts: dict[str, Account]
+) -> None:
+    responder = accounts["responder"].principal
+    for kind, address, rule in (
+        ("pigeon", "roof", "personal_channel"),
+        (
+            "webhook",
+            '{"url": "http://10.0.0.1/", "secret": "0123456789abcdef"}',
+            "personal_channel",
+        ),
+        ("inapp", "-", "personal_channel"),
+    ):
+        with pytest.raises(InvalidInput) as exc:
+            rd.set_channel(responder, kind, address)
+        assert exc.value.problems[0].rule == rule
+        assert exc.value.problems[0].allowed == ("email", "telegram")
+    with pytest.raises(InvalidInput) as exc:
+        rd.set_channel(responder, "email", "not an address")
+    assert exc.value.problems[0].field == "address"
+    with pytest.raises(InvalidInput) as exc:
+        rd.set_channel(responder, "telegram", "my phone")
+    assert exc.value.problems[0].field == "address"
+    assert rd.channels(responder) == {}  # nothing half-stored
+    assert rd.set_channel(responder, "telegram", "123456789") == "123456789"
+    assert rd.channels(responder) == {"telegram": "123456789"}

@@ -160,6 +160,32 @@ def _check_request(index: int, r: DeliveryRequest) -> None:
         )
 
 
+def delivery_row(
+    cipher: FieldCipher, r: DeliveryRequest, now: datetime, index: int = 0
+) -> dict[str, Any]:
+    """The row for one delivery, address encrypted: built before a write transaction when the
+    caller batches many (intake prepares its alerts outside the database's write lock)."""
+    _check_request(index, r)
+    inapp = r.channel == "inapp"
+    return {
+        "org_id": r.org_id,
+        "user_id": r.user_id,
+        "incident_id": r.incident_id,
+        "event": r.event,
+        "channel": r.channel,
+        "address_enc": None if inapp else cipher.encrypt(r.address, DELIVERY_ADDRESS_AAD),
+        "payload": dict(r.payload),
+        "state": "sent" if inapp else "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": now if inapp else None,
+        "read_at": None,
+    }
+
+
 def enqueue(
     conn: sa.Connection,
     cipher: FieldCipher,
@@ -172,29 +198,7 @@ def enqueue(
     """
     if not requests:
         return []
-    rows: list[dict[str, Any]] = []
-    for i, r in enumerate(requests):
-        _check_request(i, r)
-        inapp = r.channel == "inapp"
-        rows.append(
-            {
-                "org_id": r.org_id,
-                "user_id": r.user_id,
-                "incident_id": r.incident_id,
-                "event": r.event,
-                "channel": r.channel,
-                "address_enc": None if inapp else cipher.encrypt(r.address, DELIVERY_ADDRESS_AAD),
-                "payload": dict(r.payload),
-                "state": "sent" if inapp else "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "lease_until": None,
-                "last_error": None,
-                "created_at": now,
-                "sent_at": now if inapp else None,
-                "read_at": None,
-            }
-        )
+    rows = [delivery_row(cipher, r, now, i) for i, r in enumerate(requests)]
     result = conn.execute(
         deliveries.insert().returning(deliveries.c.id, sort_by_parameter_order=True), rows
     )

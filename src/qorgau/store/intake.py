@@ -21,12 +21,14 @@ from qorgau.security.tokens import new_receipt_code, normalize_receipt, token_di
 from qorgau.store import audit
 from qorgau.store.audit import Actor
 from qorgau.store.bulk import BulkInsert, bulk_insert
+from qorgau.store.deliveries import SIGNAL as DELIVERIES_SIGNAL
 from qorgau.store.incidents import Stored
-from qorgau.store.response_plan import NewCase, plan_new_cases
+from qorgau.store.response_plan import RESPONSE_TABLES, response_rows
 from qorgau.store.rows import incident_row, new_public_id, target_row
-from qorgau.store.store import Store
+from qorgau.store.store import Store, signal
 from qorgau.store.tables import (
     audit_events,
+    deliveries,
     incident_attack_types,
     incident_legal_refs,
     incident_targets,
@@ -115,7 +117,13 @@ class PreparedReport:
     children: dict[sa.Table, list[tuple[Any, ...]]]
 
 
-CHILD_TABLES = (incident_attack_types, incident_legal_refs, incident_targets, audit_events)
+CHILD_TABLES = (
+    incident_attack_types,
+    incident_legal_refs,
+    incident_targets,
+    audit_events,
+    *RESPONSE_TABLES,
+)
 
 
 def _inserts(store: Store) -> tuple[BulkInsert, dict[sa.Table, BulkInsert]]:
@@ -181,6 +189,12 @@ def prepare_reports(store: Store, jobs: list[IntakeJob], now: datetime) -> list[
                 )
             ],
         }
+        if job.respond:
+            for table, rows in response_rows(store, job.org_id, new, public_id, now).items():
+                children[table] = [child[table].row(r, public_id) for r in rows]
+        else:
+            for table in RESPONSE_TABLES:
+                children[table] = []
         prepared.append(PreparedReport(job, public_id, receipt, parent.row(row), children))
     return prepared
 
@@ -225,21 +239,8 @@ def write_prepared(
         for i in fresh:
             p = prepared[i]
             outcomes[i] = Stored(ids[p.public_id], p.public_id, p.receipt)
-        live = [
-            NewCase(
-                ids[prepared[i].public_id],
-                prepared[i].public_id,
-                jobs[i].org_id,
-                jobs[i].new.severity,
-                jobs[i].new.attack_types,
-                jobs[i].new.language,
-                jobs[i].new.reported_at,
-            )
-            for i in fresh
-            if jobs[i].respond
-        ]
-        if live:
-            plan_new_cases(conn, store, live, store.now())
+        if any(prepared[i].children[deliveries] for i in fresh):
+            signal(conn, DELIVERIES_SIGNAL)  # wake the dispatcher once this commits
     for i, job in enumerate(jobs):
         if outcomes[i] is None:  # a second copy of a key first seen in this same batch
             j = first_in_batch[job.idempotency_key or ""]

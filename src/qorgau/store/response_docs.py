@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -119,12 +120,48 @@ def coordinators(conn: sa.Connection, org_id: int) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class PagingDirectory:
+    """Who can be paged in an organisation and where: active usernames → ids, the last-resort
+    coordinators, and each person's registered channels (decrypted, in memory only)."""
+
+    ids_by_name: dict[str, int]
+    coordinators: list[str]
+    channels: dict[int, dict[str, str]]
+
+
 class ConfigCache:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._shipped: Shipped | None = None
         self._entries: dict[int, tuple[float, ResponseConfig]] = {}
+        self._directories: dict[int, tuple[float, PagingDirectory]] = {}
         self._lock = threading.Lock()
+
+    def directory(self, org_id: int) -> PagingDirectory:
+        """Cached like the documents, so that preparing a batch of reports reads nothing."""
+        from qorgau.store.deliveries import user_channels
+
+        now = time.monotonic()
+        with self._lock:
+            hit = self._directories.get(org_id)
+        if hit is not None and now - hit[0] < TTL_SECONDS:
+            return hit[1]
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(users.c.id, users.c.username).where(
+                    users.c.org_id == org_id, users.c.active.is_(True)
+                )
+            ).all()
+            ids = {name: uid for uid, name in rows}
+            found = PagingDirectory(
+                ids_by_name=ids,
+                coordinators=coordinators(conn, org_id),
+                channels=user_channels(conn, self._store.cipher, ids.values()),
+            )
+        with self._lock:
+            self._directories[org_id] = (now, found)
+        return found
 
     @property
     def shipped(self) -> Shipped:
@@ -148,9 +185,14 @@ class ConfigCache:
             self._entries[org_id] = (now, config)
         return config
 
-    def invalidate(self, org_id: int) -> None:
+    def invalidate(self, org_id: int | None = None) -> None:
         with self._lock:
-            self._entries.pop(org_id, None)
+            if org_id is None:
+                self._entries.clear()
+                self._directories.clear()
+            else:
+                self._entries.pop(org_id, None)
+                self._directories.pop(org_id, None)
 
 
 def cache(store: Store) -> ConfigCache:
