@@ -6,12 +6,13 @@ no stack traces. Messages follow ``QORGAU_LANG`` (en, ru, kk) or the system loca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from rich.table import Table
 from qorgau.config import Settings
 from qorgau.errors import InvalidInput, QorgauError
 from qorgau.i18n import N_, gettext, negotiate
+
+if TYPE_CHECKING:
+    from qorgau.store.store import Store
 
 app = typer.Typer(
     add_completion=False,
@@ -226,14 +230,11 @@ def import_cmd(
     from qorgau.desk import CaseDesk
     from qorgau.io.importer import import_file
     from qorgau.io.profiles import load_profile
-    from qorgau.store.store import open_store
 
     if not file.is_file():
         fail(InvalidInput.single("file", "exists", f"{file} does not exist or is not a file"))
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         desk = CaseDesk(store)
         prof = load_profile(profile) if profile else None
         with _progress() as bar:
@@ -246,8 +247,6 @@ def import_cmd(
                 skip_invalid=skip_invalid,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    finally:
-        store.close()
     for e in report.errors[:50]:
         err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(e))}", highlight=False)
     if len(report.errors) > 50:
@@ -279,15 +278,10 @@ def export(
     from qorgau.desk import CaseDesk
     from qorgau.io.exporter import export as do_export
     from qorgau.io.importer import detect_format
-    from qorgau.store.store import open_store
 
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         n = do_export(CaseDesk(store), file, detect_format(file, fmt))
-    finally:
-        store.close()
     out.print(t("Wrote {n} incidents to {file}.", n=n, file=file))
 
 
@@ -415,7 +409,6 @@ def user_add(
     """Create a user. Without --password-stdin a strong password is generated and shown once."""
     from qorgau.desk import CaseDesk
     from qorgau.domain.model import Role
-    from qorgau.store.store import open_store
 
     try:
         the_role = Role(role)
@@ -427,15 +420,11 @@ def user_add(
         )
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         desk = CaseDesk(store)
         admin = desk.system("cli")
         user = desk.create_user(admin, username, the_role, password, display_name, None)
         issued = desk.issue_token_for(admin, user.id, "cli", None) if token else None
-    finally:
-        store.close()
     out.print(t("Created {user} ({role}).", user=user.username, role=the_role))
     if not password_stdin:
         out.print(t("Password (shown once): {pw}", pw=password))
@@ -505,17 +494,12 @@ def response_load(
     """
     from qorgau.desk import CaseDesk
     from qorgau.response_desk import ResponseDesk
-    from qorgau.store.store import open_store
 
     body = _read_document(file)
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         rd = ResponseDesk(CaseDesk(store))
         version = rd.save_document(rd.cases.system("cli"), kind, body, None)
-    finally:
-        store.close()
     out.print(t("Saved {kind} version {version}.", kind=kind, version=version))
 
 
@@ -530,17 +514,12 @@ def response_check(
     """Validate a document without saving it."""
     from qorgau.desk import CaseDesk
     from qorgau.response_desk import ResponseDesk
-    from qorgau.store.store import open_store
 
     body = _read_document(file)
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         rd = ResponseDesk(CaseDesk(store))
         rd.check_document(rd.cases.system("cli"), kind, body)
-    finally:
-        store.close()
     out.print(t("{file} is a valid {kind} document.", file=file.name, kind=kind))
 
 
@@ -556,20 +535,15 @@ def response_on_duty(
     from qorgau.desk import CaseDesk
     from qorgau.response.roster import Tier
     from qorgau.response_desk import ResponseDesk
-    from qorgau.store.store import open_store
 
     try:
         the_tier = Tier(tier)
     except ValueError:
         fail(InvalidInput.single("tier", "enum", "use responder or coordinator", tuple(Tier)))
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         rd = ResponseDesk(CaseDesk(store))
         duty = rd.on_duty(rd.cases.system("cli"), language, None, the_tier)
-    finally:
-        store.close()
     out.print(", ".join(duty.usernames) or "-")
     if duty.fallback:
         err.print(t("No one on the roster matches; fallback: {how}.", how=duty.fallback))
@@ -587,25 +561,19 @@ def user_channel(
     """Set where a staff member is paged (their own address on a channel)."""
     from qorgau.alerts.channels import validate_channel
     from qorgau.store import deliveries, users
-    from qorgau.store.store import open_store
 
     if kind not in ("email", "telegram"):
         fail(InvalidInput.single("kind", "enum", "use email or telegram", ("email", "telegram")))
     validate_channel(kind, address)
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
-        with store.write() as conn:
-            org = users.org_id_for(conn, s.default_org)
-            found = [u for u in users.list_users(conn, org, 1000, 0)[0] if u.username == username]
-            if not found:
-                fail(InvalidInput.single("username", "unknown", f"no user {username!r}"))
-            normal = deliveries.set_user_channel(
-                conn, store.cipher, found[0].id, kind, address, store.now()
-            )
-    finally:
-        store.close()
+    with opened_store(s) as store, store.write() as conn:
+        org = users.org_id_for(conn, s.default_org)
+        found = [u for u in users.list_users(conn, org, 1000, 0)[0] if u.username == username]
+        if not found:
+            fail(InvalidInput.single("username", "unknown", f"no user {username!r}"))
+        normal = deliveries.set_user_channel(
+            conn, store.cipher, found[0].id, kind, address, store.now()
+        )
     out.print(
         t("{user} is paged by {kind} at {address}.", user=username, kind=kind, address=normal)
     )
@@ -647,7 +615,6 @@ def inbound_run(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     port, and Telegram refuses two pollers of one bot at once.
     """
     import asyncio
-    import contextlib
     import signal as signals
 
     from qorgau.desk import CaseDesk
@@ -715,17 +682,12 @@ def inbound_import_mailbox(
     """File every message of a mailbox as a report (idempotent on Message-ID)."""
     from qorgau.desk import CaseDesk
     from qorgau.inbound.email_intake import import_mailbox
-    from qorgau.store.store import open_store
 
     if not path.exists():
         fail(InvalidInput.single("path", "exists", f"{path} does not exist"))
     s = settings(data_dir, database_url)
-    store = open_store(s)
-    try:
-        store.check_schema()
+    with opened_store(s) as store:
         result = import_mailbox(store, CaseDesk(store), path)
-    finally:
-        store.close()
     for message, reason in result.rejected:
         err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(f'{message}: {reason}')}", highlight=False)
     out.print(
@@ -736,6 +698,19 @@ def inbound_import_mailbox(
             rejected=len(result.rejected),
         )
     )
+
+
+@contextlib.contextmanager
+def opened_store(s: Settings) -> Iterator[Store]:
+    """The store for one command: opened, its schema checked, closed whatever happens."""
+    from qorgau.store.store import open_store
+
+    store = open_store(s)
+    try:
+        store.check_schema()
+        yield store
+    finally:
+        store.close()
 
 
 def _progress() -> Progress:

@@ -8,9 +8,10 @@ transaction. Every action a responder takes on a case also stops its first-respo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -45,6 +46,7 @@ from qorgau.store.response_plan import case_url, duty_now, fan_out
 from qorgau.store.response_records import HygieneSubject, Referral, Statement
 from qorgau.store.tables import audit_events, incidents, organisations
 
+T = TypeVar("T")
 QUEUE_VIEWS = ("open", "breached", "due_soon", "mine", "unassigned")
 PERSONAL_CHANNELS = ("email", "telegram")
 
@@ -94,6 +96,19 @@ class ResponseDesk:
         )
         access.ensure_visible(principal, incident)
         return incident
+
+    def _listed(
+        self,
+        principal: Principal,
+        public_id: str,
+        action: Action,
+        lister: Callable[[sa.Connection, list[int]], list[T]],
+    ) -> list[T]:
+        """What hangs off one visible case (tasks, referrals, statements)."""
+        access.authorize(principal, action)
+        with self.store.read() as conn:
+            case = self._case(conn, principal, public_id)
+            return lister(conn, [case.id])
 
     def _audit(
         self,
@@ -348,10 +363,7 @@ class ResponseDesk:
 
     # -- tasks ----------------------------------------------------------------------------
     def tasks(self, principal: Principal, public_id: str) -> list[Task]:
-        access.authorize(principal, Action.TASK_READ)
-        with self.store.read() as conn:
-            case = self._case(conn, principal, public_id)
-            return tasks_repo.list_tasks(conn, [case.id])
+        return self._listed(principal, public_id, Action.TASK_READ, tasks_repo.list_tasks)
 
     def attach_playbook(
         self, principal: Principal, public_id: str, playbook_id: str, address: str | None
@@ -654,10 +666,9 @@ class ResponseDesk:
             return after
 
     def referrals(self, principal: Principal, public_id: str) -> list[Referral]:
-        access.authorize(principal, Action.REFERRAL_READ)
-        with self.store.read() as conn:
-            case = self._case(conn, principal, public_id)
-            return response_records.list_referrals(conn, [case.id])
+        return self._listed(
+            principal, public_id, Action.REFERRAL_READ, response_records.list_referrals
+        )
 
     # -- statements -----------------------------------------------------------------------
     def draft_statement(
@@ -786,10 +797,9 @@ class ResponseDesk:
             return after
 
     def statements(self, principal: Principal, public_id: str) -> list[Statement]:
-        access.authorize(principal, Action.STATEMENT_READ)
-        with self.store.read() as conn:
-            case = self._case(conn, principal, public_id)
-            return response_records.list_statements(conn, [case.id])
+        return self._listed(
+            principal, public_id, Action.STATEMENT_READ, response_records.list_statements
+        )
 
     # -- preventive hygiene ---------------------------------------------------------------
     def track_hygiene(
