@@ -19,8 +19,9 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -59,11 +60,81 @@ def check_digest(sha256: str) -> str:
     return sha256
 
 
+class RawBackend(Protocol):
+    """Where sealed blob bytes live: a local folder by default, object storage at scale.
+
+    Backends store opaque, already-encrypted bytes under a SHA-256 name and know nothing of
+    keys or evidence; integrity is checked above them, so a backend cannot vouch for itself.
+    """
+
+    def read(self, name: str) -> bytes: ...  # raises FileNotFoundError when absent
+
+    def write(self, name: str, payload: bytes) -> None: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def names(self) -> Iterator[str]: ...
+
+
+class LocalBackend:
+    """A folder, two levels of fan-out, files written whole (tmp + fsync + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, name: str) -> Path:
+        return self.root / name[:2] / name[2:4] / name
+
+    def read(self, name: str) -> bytes:
+        return self.path_for(name).read_bytes()
+
+    def exists(self, name: str) -> bool:
+        return self.path_for(name).is_file()
+
+    def names(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("??/??/*")):
+            if _SHA256.match(path.name):
+                yield path.name
+
+    def write(self, name: str, payload: bytes) -> None:
+        """Write-then-rename with fsyncs: a crash leaves either no file or the whole file,
+        never a torn one under the final name."""
+        path = self.path_for(name)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.parent.mkdir(exist_ok=True, mode=0o700)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 class BlobStore:
-    def __init__(self, root: Path, keys: Mapping[str, bytes], active: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        keys: Mapping[str, bytes],
+        active: str,
+        backend: RawBackend | None = None,
+    ) -> None:
         if active not in keys:
             raise ConfigurationError(f"blob store: active key {active!r} is missing")
         self.root = root
+        self.backend: RawBackend = backend or LocalBackend(root)
         self._active = active
         self._aeads = {kid: AESGCM(key) for kid, key in keys.items()}
 
@@ -77,30 +148,33 @@ class BlobStore:
         return cls.from_ring(settings.data_dir / "blobs", load_keyring(settings.resolved_key_file))
 
     def path_for(self, sha256: str) -> Path:
+        """Where the local backend keeps a blob (tests and operators look there)."""
         check_digest(sha256)
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return LocalBackend(self.root).path_for(sha256)
 
     def exists(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        return self.backend.exists(check_digest(sha256))
+
+    def names(self) -> Iterator[str]:
+        return self.backend.names()
 
     def put(self, data: bytes) -> str:
         """Store ``data`` and return its SHA-256; storing the same bytes again is a no-op
         (unless the copy on disk was damaged, which is then repaired)."""
         digest = hashlib.sha256(data).hexdigest()
-        path = self.path_for(digest)
-        if path.is_file():
+        if self.backend.exists(digest):
             try:
                 self.get(digest)
                 return digest
             except BlobIntegrityError:
                 pass  # rewrite the damaged copy with the good bytes we were just given
-        self._write(path, self._seal(digest, data))
+        self.backend.write(digest, self._seal(digest, data))
         return digest
 
     def get(self, sha256: str) -> bytes:
-        path = self.path_for(sha256)
+        check_digest(sha256)
         try:
-            raw = path.read_bytes()
+            raw = self.backend.read(sha256)
         except FileNotFoundError as exc:
             raise NotFound(f"attachment {sha256} is not in the blob store") from exc
         data = self._open(sha256, raw)
@@ -142,26 +216,3 @@ class BlobStore:
             return aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], header + sha256.encode())
         except InvalidTag as exc:
             raise damaged from exc
-
-    def _write(self, path: Path, payload: bytes) -> None:
-        """Write-then-rename with fsyncs: a crash leaves either no file or the whole file,
-        never a torn one under the final name."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.parent.parent.mkdir(exist_ok=True, mode=0o700)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
