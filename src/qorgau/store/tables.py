@@ -443,3 +443,76 @@ inbound_drafts = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("channel", "sender_bidx"),
 )
+
+# -- evidence vault ------------------------------------------------------------------------
+
+vault_items = sa.Table(
+    "vault_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.String(120), nullable=False),
+    # original | working | redacted | capture-part
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),  # upload, email, telegram, capture...
+    sa.Column("original_name_enc", sa.Text, nullable=True),
+    sa.Column("source", sa.Text, nullable=True),  # where it was collected (URL, channel)
+    sa.Column("collected_at", UTCDateTime, nullable=False),
+    sa.Column("collected_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("collector_name", sa.String(64), nullable=False),
+    sa.Column("derived_from_id", sa.Integer, sa.ForeignKey("vault_items.id"), nullable=True),
+    sa.Column("derivation", sa.Text, nullable=True),
+    sa.Column("capture_id", sa.String(32), nullable=True),  # items of one web capture
+    sa.Column("details", sa.JSON, nullable=False),  # request headers, resolved IP, warnings
+    # Searchable fields of captured posts, ads and messages (visible text, author handle).
+    sa.Column("search_text", sa.Text, nullable=True),
+    sa.Column("leaf_index", sa.Integer, nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_vault_items_incident", "incident_id", "id"),
+    sa.Index("ix_vault_items_sha256", "sha256"),
+    sa.Index("ix_vault_items_capture", "capture_id"),
+)
+
+vault_log = sa.Table(
+    "vault_log",
+    metadata,
+    # The leaf's position in the Merkle tree: 0, 1, 2... without gaps.
+    sa.Column("leaf_index", sa.Integer, primary_key=True, autoincrement=False),
+    # The leaf entry exactly as hashed (canonical JSON, RFC 8785).
+    sa.Column("entry", sa.Text, nullable=False),
+    sa.Column("leaf_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+vault_heads = sa.Table(
+    "vault_heads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tree_size", sa.Integer, nullable=False),
+    sa.Column("root_hash", sa.String(64), nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),  # base64
+    sa.Column("tsa_token", sa.Text, nullable=True),  # base64 DER, RFC 3161
+    sa.Column("tsa_url", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_vault_heads_size", "tree_size"),
+)
+
+vault_custody = sa.Table(
+    "vault_custody",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("vault_items.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor_id", sa.Integer, nullable=True),
+    sa.Column("actor_name", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # collected, viewed, exported, derived
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("address", sa.String(64), nullable=True),
+    sa.Index("ix_vault_custody_item", "item_id", "id"),
+)
