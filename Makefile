@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-quick: $(STAMP) services
 ## NATS JetStream paths), and deadline -> escalation e-mail
 bench-alerts: $(STAMP) services
 	$(BIN)/python -m benchmarks.alerts
+
+## Evidence vault: ingest vs openssl, verify of 100,000 items, proofs, page capture
+bench-vault: $(STAMP) services
+	$(BIN)/python -m benchmarks.vault
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)

@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL the test suite uses, if it is not already accepting connections.
-set -euo pipefail
+# Make sure what the test suite talks to is there: PostgreSQL and NATS JetStream on their
+# standard local ports (started if down), and Debian's Chromium for page captures (installed
+# if missing and apt is available). Tests that need a peer which still is not there skip and
+# say why.
+set -uo pipefail
 host=127.0.0.1
-if pg_isready -q -h "$host" -p 5432 2>/dev/null; then
-  exit 0
-fi
-echo "PostgreSQL is not running on $host:5432; starting it" >&2
-if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-  echo "PostgreSQL is not installed: install it (Debian: apt-get install postgresql) and re-run" >&2
-  exit 1
-fi
-version=$(ls /etc/postgresql | sort -V | tail -n 1)
-pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-for _ in $(seq 1 60); do
-  if pg_isready -q -h "$host" -p 5432; then
-    exit 0
+
+port_open() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+if ! pg_isready -q -h "$host" -p 5432 2>/dev/null; then
+  echo "PostgreSQL is not running on $host:5432; starting it" >&2
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "PostgreSQL is not installed: install it (Debian: apt-get install postgresql) and re-run" >&2
+    exit 1
   fi
-  sleep 0.5
-done
-echo "PostgreSQL did not come up on $host:5432; see /var/log/postgresql" >&2
-exit 1
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do
+    pg_isready -q -h "$host" -p 5432 && break
+    sleep 0.5
+  done
+  pg_isready -q -h "$host" -p 5432 || { echo "PostgreSQL did not come up; see /var/log/postgresql" >&2; exit 1; }
+fi
+
+# -- NATS JetStream (the alert broker path) -------------------------------------------------
+if ! port_open 4222 && command -v nats-server >/dev/null 2>&1; then
+  echo "NATS is not running on $host:4222; starting it with JetStream" >&2
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a "$host" -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+  for _ in $(seq 1 40); do port_open 4222 && break; sleep 0.25; done
+fi
+
+# -- Chromium (screenshots of captured pages) -------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian's chromium for page captures" >&2
+  apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+    || echo "could not install chromium: capture tests will skip their screenshots" >&2
+fi
+exit 0

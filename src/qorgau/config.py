@@ -45,6 +45,11 @@ class Settings:
     # Where reports by e-mail arrive: an SMTP endpoint Qorgau itself listens on (0 = off).
     inbound_smtp_port: int = 0
     inbound_smtp_host: str = "127.0.0.1"
+    # Evidence vault: the Ed25519 key that signs tree heads (kept outside the database), the
+    # Time-Stamping Authority that countersigns them (none: heads are signed but not stamped).
+    vault_key_file: Path | None = None
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
     # Recipient domains the SMTP endpoint accepts mail for (empty: any).
     inbound_smtp_domains: tuple[str, ...] = ()
 
@@ -57,6 +62,10 @@ class Settings:
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or (self.data_dir / "keys" / "qorgau.key")
+
+    @property
+    def resolved_vault_key_file(self) -> Path:
+        return self.vault_key_file or (self.data_dir / "keys" / "vault-signing.key")
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,6 +120,11 @@ class Settings:
             public_base_url=env.get("QORGAU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             inbound_smtp_port=_port(env.get("QORGAU_INBOUND_SMTP_PORT", "0")),
             inbound_smtp_host=env.get("QORGAU_INBOUND_SMTP_HOST", "127.0.0.1"),
+            vault_key_file=Path(env["QORGAU_VAULT_KEY_FILE"])
+            if env.get("QORGAU_VAULT_KEY_FILE")
+            else None,
+            tsa_url=env.get("QORGAU_TSA_URL") or None,
+            tsa_ca_file=Path(env["QORGAU_TSA_CA_FILE"]) if env.get("QORGAU_TSA_CA_FILE") else None,
             inbound_smtp_domains=tuple(
                 d.strip().lower()
                 for d in env.get("QORGAU_INBOUND_SMTP_DOMAINS", "").split(",")

@@ -54,6 +54,10 @@ class Action(StrEnum):
     HYGIENE_READ = "hygiene.read"
     HYGIENE_WRITE = "hygiene.write"
     ATTACHMENT_READ = "attachment.read"
+    VAULT_READ = "vault.read"
+    VAULT_WRITE = "vault.write"
+    VAULT_EXPORT = "vault.export"
+    VAULT_VERIFY = "vault.verify"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -101,6 +105,10 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.HYGIENE_READ: STAFF,
     Action.HYGIENE_WRITE: HANDLERS,
     Action.ATTACHMENT_READ: STAFF,
+    Action.VAULT_READ: STAFF,
+    Action.VAULT_WRITE: frozenset({*HANDLERS, Role.LEGAL}),
+    Action.VAULT_EXPORT: frozenset({*LEADS, Role.LEGAL}),
+    Action.VAULT_VERIFY: frozenset({*LEADS, Role.LEGAL}),
 }
 
 
