@@ -43,6 +43,8 @@ inbound_app = typer.Typer(
     no_args_is_help=True, help="Reports that arrive by e-mail and through the Telegram bot."
 )
 app.add_typer(inbound_app, name="inbound")
+vault_app = typer.Typer(no_args_is_help=True, help="Evidence vault: add, capture, verify, export.")
+app.add_typer(vault_app, name="vault")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -111,7 +113,10 @@ def _init(s: Settings, org_name: str) -> None:
     from qorgau.store import migrate, users
     from qorgau.store.store import open_store
 
+    from qorgau.vault.signing import SigningKeys
+
     store = open_store(s, create_keys=True)
+    SigningKeys.load(s.resolved_vault_key_file, create=True)
     try:
         migrate.upgrade(store.engine)
         with store.write() as conn:
@@ -698,6 +703,138 @@ def inbound_import_mailbox(
             rejected=len(result.rejected),
         )
     )
+
+
+CaseOpt = Annotated[str | None, typer.Option("--case", help="The case (QG-…) it belongs to")]
+
+
+def _vault(store: Store) -> Any:
+    from qorgau.desk import CaseDesk
+    from qorgau.vault_desk import VaultDesk
+
+    return VaultDesk(CaseDesk(store))
+
+
+def _print_added(added: Any) -> None:
+    for item in added.items:
+        out.print(
+            f"{item.id}  {item.sha256}  {item.size} B  {item.media_type}  [{item.role}]",
+            highlight=False,
+        )
+    for w in added.warnings:
+        err.print(t("warning: {text}", text=w))
+    out.print(
+        t(
+            "Vault log at {size} entries; tree head signed with key {key}.",
+            size=added.head.head.tree_size,
+            key=added.head.head.key_id,
+        )
+    )
+
+
+@vault_app.command("add")
+@guarded
+def vault_add(
+    file: Annotated[Path, typer.Argument(help="Any file: it is kept byte for byte")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    case: CaseOpt = None,
+    media_type: Annotated[str | None, typer.Option("--type", help="Media type, if known")] = None,
+    source: Annotated[str | None, typer.Option(help="Where it was collected")] = None,
+) -> None:
+    """Add a file to the vault (logged, signed; never refused for its format)."""
+    if not file.is_file():
+        fail(InvalidInput.single("file", "exists", f"{file} does not exist or is not a file"))
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        vd = _vault(store)
+        added = vd.add_file(
+            vd.cases.system("cli"),
+            file.read_bytes(),
+            filename=file.name,
+            media_type=media_type,
+            case=case,
+            source=source,
+        )
+    _print_added(added)
+
+
+@vault_app.command("capture")
+@guarded
+def vault_capture(
+    url: Annotated[str, typer.Argument(help="http(s) address of the page")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    case: CaseOpt = None,
+) -> None:
+    """Capture a web page (WARC, WACZ, screenshot, text) into the vault."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        vd = _vault(store)
+        added = vd.capture(vd.cases.system("cli"), url, case=case)
+    _print_added(added)
+
+
+@vault_app.command("verify")
+@guarded
+def vault_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Re-check every blob, log entry, item and signed tree head; list every problem.
+
+    Exit code 0 when everything holds, 1 when anything was altered, added or removed.
+    """
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        vd = _vault(store)
+        report = vd.verify(vd.cases.system("cli"))
+    for p in report.problems:
+        err.print(f"[red]{t('PROBLEM')}[/red] {escape(p.where)}: {escape(p.message)}")
+    out.print(
+        t(
+            "Checked {blobs} blobs, {entries} log entries, {items} items, {heads} signed heads,"
+            " {stamps} timestamps: {n} problems.",
+            blobs=report.blobs_checked,
+            entries=report.entries_checked,
+            items=report.items_checked,
+            heads=report.heads_checked,
+            stamps=report.timestamps_checked,
+            n=len(report.problems),
+        )
+    )
+    if report.unsealed_entries:
+        out.print(t("{n} entries are newer than the last signed head.", n=report.unsealed_entries))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@vault_app.command("stamp")
+@guarded
+def vault_stamp(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Have the Time-Stamping Authority (QORGAU_TSA_URL) countersign unstamped tree heads."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        n = _vault(store).stamp_pending()
+    out.print(t("Timestamped {n} tree heads.", n=n))
+
+
+@vault_app.command("export")
+@guarded
+def vault_export(
+    case: Annotated[str, typer.Argument(help="The case (QG-…)")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the ZIP")],
+    reason: Annotated[str, typer.Option(help="Why and for whom (kept in the custody record)")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    language: Annotated[str, typer.Option("--lang", help="en, ru or kk")] = "en",
+) -> None:
+    """Write a court-ready package of the case's evidence (verifies without Qorgau)."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        vd = _vault(store)
+        data = vd.export(vd.cases.system("cli"), case, language=language, reason=reason)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    out.print(t("Wrote {file} ({n} bytes).", file=out_file, n=len(data)))
 
 
 @contextlib.contextmanager

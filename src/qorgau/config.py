@@ -48,6 +48,9 @@ class Settings:
     # Evidence vault: the Ed25519 key that signs tree heads (kept outside the database), the
     # Time-Stamping Authority that countersigns them (none: heads are signed but not stamped).
     vault_key_file: Path | None = None
+    # Object storage for evidence blobs (QORGAU_S3_BUCKET, _ENDPOINT, _REGION, _ACCESS_KEY,
+    # _SECRET_KEY, _PREFIX), read once with the rest; empty keeps the local folder.
+    s3: tuple[tuple[str, str], ...] = ()
     tsa_url: str | None = None
     tsa_ca_file: Path | None = None
     # Recipient domains the SMTP endpoint accepts mail for (empty: any).
@@ -124,6 +127,7 @@ class Settings:
             if env.get("QORGAU_VAULT_KEY_FILE")
             else None,
             tsa_url=env.get("QORGAU_TSA_URL") or None,
+            s3=tuple(sorted((k, v) for k, v in env.items() if k.startswith("QORGAU_S3_"))),
             tsa_ca_file=Path(env["QORGAU_TSA_CA_FILE"]) if env.get("QORGAU_TSA_CA_FILE") else None,
             inbound_smtp_domains=tuple(
                 d.strip().lower()

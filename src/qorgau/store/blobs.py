@@ -144,8 +144,13 @@ class BlobStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> BlobStore:
-        """The installation's blob store: ``<data dir>/blobs``, keys from the key file."""
-        return cls.from_ring(settings.data_dir / "blobs", load_keyring(settings.resolved_key_file))
+        """The installation's blob store: ``<data dir>/blobs``, or the S3 bucket configured
+        with ``QORGAU_S3_*``; keys from the key file either way."""
+        from qorgau.store.s3_backend import from_env
+
+        ring = load_keyring(settings.resolved_key_file)
+        root = settings.data_dir / "blobs"
+        return cls(root, derive_blob_keys(ring), ring.active, backend=from_env(dict(settings.s3)))
 
     def path_for(self, sha256: str) -> Path:
         """Where the local backend keeps a blob (tests and operators look there)."""

@@ -19,8 +19,9 @@ from qorgau.response_desk import ResponseDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
+from qorgau.vault_desk import VaultDesk
 from qorgau.web import errors
-from qorgau.web.api import accounts, campaigns, incidents, meta, reports, response
+from qorgau.web.api import accounts, campaigns, incidents, meta, reports, response, vault
 from qorgau.web.limits import BodySizeLimit
 
 SECURITY_HEADERS = [
@@ -61,6 +62,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         indexer = SearchIndexer(s)
         await indexer.start()
         app.state.response_desk = ResponseDesk(app.state.desk)
+        app.state.vault_desk = VaultDesk(app.state.desk)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
@@ -96,7 +98,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (reports, incidents, campaigns, accounts, meta, response):
+    for module in (reports, incidents, campaigns, accounts, meta, response, vault):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -229,3 +229,69 @@ class AttachmentOut(BaseModel):
     filename: str | None
     source: str
     created_at: datetime
+
+
+class CustodyOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    reason: str | None
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    sha256: str
+    size: int
+    media_type: str
+    role: str
+    method: str
+    original_name: str | None
+    source: str | None
+    collected_at: datetime
+    collector: str
+    derived_from_id: int | None
+    derivation: str | None
+    capture_id: str | None
+    leaf_index: int
+    warnings: list[str]
+    custody: list[CustodyOut]
+
+
+def evidence_out(item: Any, custody: list[Any], warnings: list[str]) -> EvidenceOut:
+    return EvidenceOut(
+        id=item.id,
+        sha256=item.sha256,
+        size=item.size,
+        media_type=item.media_type,
+        role=item.role,
+        method=item.method,
+        original_name=item.original_name,
+        source=item.source,
+        collected_at=item.collected_at,
+        collector=item.collector_name,
+        derived_from_id=item.derived_from_id,
+        derivation=item.derivation,
+        capture_id=item.capture_id,
+        leaf_index=item.leaf_index,
+        warnings=[*warnings, *item.details.get("warnings", [])],
+        custody=[
+            CustodyOut(at=c.at, actor=c.actor_name, action=c.action, reason=c.reason)
+            for c in custody
+        ],
+    )
+
+
+class ExportIn(Strict):
+    language: Annotated[str, Field(min_length=2, max_length=2)] = "en"
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    blobs_checked: int
+    entries_checked: int
+    items_checked: int
+    heads_checked: int
+    timestamps_checked: int
+    unsealed_entries: int
+    problems: list[dict[str, str]]

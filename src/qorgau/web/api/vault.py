@@ -1,0 +1,129 @@
+"""Evidence vault endpoints: add a file to a case, list a case's evidence with its custody,
+read an item (logged with a reason), export a court-ready package, verify the vault."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from qorgau.domain.access import Action
+from qorgau.domain.model import Principal
+from qorgau.vault_desk import VaultDesk
+from qorgau.web import response_schemas as rs
+from qorgau.web.auth import client_address, principal, route
+
+router = APIRouter(prefix="/api/v1", tags=["evidence vault"])
+Who = Annotated[Principal, Depends(principal)]
+CaseId = Annotated[str, Path(min_length=3, max_length=16)]
+MAX_UPLOAD = 100 * 1024 * 1024
+
+
+def vd(request: Request) -> VaultDesk:
+    d: VaultDesk = request.app.state.vault_desk
+    return d
+
+
+@router.post(
+    "/incidents/{public_id}/evidence",
+    response_model=list[rs.EvidenceOut],
+    status_code=201,
+    summary="Add a file as evidence (the request body is the file; never refused for its format)",
+    **route(Action.VAULT_WRITE),
+)
+async def add_evidence(
+    public_id: CaseId,
+    request: Request,
+    who: Who,
+    filename: Annotated[str | None, Query(max_length=255)] = None,
+    source: Annotated[str | None, Query(max_length=2000)] = None,
+) -> list[rs.EvidenceOut]:
+    from starlette.concurrency import run_in_threadpool
+
+    data = await request.body()
+    added = await run_in_threadpool(
+        vd(request).add_file,
+        who,
+        data,
+        filename=filename,
+        media_type=request.headers.get("content-type"),
+        case=public_id,
+        source=source,
+    )
+    return [rs.evidence_out(i, [], added.warnings) for i in added.items]
+
+
+@router.get(
+    "/incidents/{public_id}/evidence",
+    response_model=list[rs.EvidenceOut],
+    summary="The case's evidence with its chain of custody",
+    **route(Action.VAULT_READ),
+)
+def list_evidence(public_id: CaseId, request: Request, who: Who) -> list[rs.EvidenceOut]:
+    return [rs.evidence_out(i, c, []) for i, c in vd(request).items(who, public_id)]
+
+
+@router.get(
+    "/evidence/{item_id}/content",
+    summary="Read an item's original bytes (the view is logged with its reason)",
+    response_class=Response,
+    **route(Action.VAULT_READ),
+)
+def evidence_content(
+    item_id: Annotated[int, Path(ge=1)],
+    request: Request,
+    who: Who,
+    reason: Annotated[str, Query(min_length=1, max_length=500)],
+) -> Response:
+    item, data = vd(request).open_item(who, item_id, reason, client_address(request))
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": f'attachment; filename="{item.sha256[:16]}.bin"',
+            "x-qorgau-sha256": item.sha256,
+            "x-qorgau-original-type": item.media_type[:100],
+            "content-security-policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+@router.post(
+    "/incidents/{public_id}/evidence/export",
+    summary="A ZIP package of the case's evidence that verifies without Qorgau",
+    response_class=Response,
+    **route(Action.VAULT_EXPORT),
+)
+def export_evidence(public_id: CaseId, body: rs.ExportIn, request: Request, who: Who) -> Response:
+    data = vd(request).export(
+        who,
+        public_id,
+        language=body.language,
+        reason=body.reason,
+        address=client_address(request),
+    )
+    return Response(
+        content=data,
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{public_id}-evidence.zip"'},
+    )
+
+
+@router.get(
+    "/vault/verify",
+    response_model=rs.VerifyOut,
+    summary="Re-check every blob, log entry and signed tree head",
+    **route(Action.VAULT_VERIFY),
+)
+def verify(request: Request, who: Who) -> rs.VerifyOut:
+    r = vd(request).verify(who)
+    return rs.VerifyOut(
+        ok=r.ok,
+        blobs_checked=r.blobs_checked,
+        entries_checked=r.entries_checked,
+        items_checked=r.items_checked,
+        heads_checked=r.heads_checked,
+        timestamps_checked=r.timestamps_checked,
+        unsealed_entries=r.unsealed_entries,
+        problems=[{"kind": p.kind, "where": p.where, "message": p.message} for p in r.problems],
+    )

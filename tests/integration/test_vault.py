@@ -1,0 +1,223 @@
+"""The evidence vault on SQLite and PostgreSQL: items logged and signed, every kind of
+tampering named by verify, custody of views and exports, and an export package that verifies
+with sha256sum, openssl and its own stdlib script on a machine without Qorgau."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from qorgau.desk import CaseDesk
+from qorgau.domain.model import ReportFields
+from qorgau.errors import InvalidInput
+from qorgau.security.keys import load_keyring
+from qorgau.store.blobs import BlobStore
+from qorgau.store.store import Store
+from qorgau.store.tables import vault_heads, vault_log
+from qorgau.vault_desk import VaultDesk
+from tests.conftest import Account
+
+AD_PAGE = "<html><body>Продам оборудование. Звонить: +7 700 000 0101 (редактор)</body></html>"
+
+
+@pytest.fixture
+def vd(desk: CaseDesk, tmp_path: Path) -> VaultDesk:
+    """A vault with its own blob folder (the database is emptied per test, files are not)."""
+    ring = load_keyring(desk.store.settings.resolved_key_file)
+    return VaultDesk(desk, BlobStore.from_ring(tmp_path / "blobs", ring))
+
+
+def case(desk: CaseDesk) -> str:
+    return desk.submit(
+        desk.anonymous(), ReportFields(title="Fake ads", attack_types=("phone_flooding",))
+    ).public_id
+
+
+def filled(vd: VaultDesk, desk: CaseDesk, who: Account) -> tuple[str, list[int]]:
+    pid = case(desk)
+    ids = []
+    for name, data, kind in (
+        ("ad-1.html", AD_PAGE.encode(), "text/html"),
+        ("calls.csv", b"time,number\n18:40,+77010000001\n", "text/csv"),
+        ("screenshot.png", b"\x89PNG\r\n\x1a\n" + os.urandom(2048), "image/png"),
+    ):
+        added = vd.add_file(who.principal, data, filename=name, media_type=kind, case=pid)
+        ids.append(added.items[0].id)
+    return pid, ids
+
+
+def kinds(vd: VaultDesk, who: Account) -> list[tuple[str, str]]:
+    return [(p.kind, p.where) for p in vd.verify(who.principal).problems]
+
+
+def test_items_are_logged_signed_and_a_clean_vault_verifies(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    pid, _ = filled(vd, desk, accounts["responder"])
+    report = vd.verify(accounts["coordinator"].principal)
+    assert report.ok, report.problems
+    assert (report.items_checked, report.entries_checked, report.heads_checked) == (3, 3, 3)
+    listed = vd.items(accounts["legal"].principal, pid)
+    assert [i.leaf_index for i, _ in listed] == [0, 1, 2]
+    assert listed[0][0].original_name == "ad-1.html"
+    assert listed[0][1][0].action == "collected"
+    with store.read() as conn:
+        entries = conn.execute(sa.select(vault_log.c.entry)).scalars().all()
+    assert all("ad-1" not in e and "+7 700" not in e for e in entries)  # no personal data
+
+
+def test_unrecognised_or_mislabelled_files_are_kept_with_a_warning(
+    desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    who = accounts["responder"].principal
+    opaque = vd.add_file(who, os.urandom(300), filename="blob", media_type=None)
+    assert opaque.items[0].media_type == "application/octet-stream"
+    assert "opaque" in opaque.warnings[0]
+    fake = vd.add_file(who, b"%PDF-1.7 not really", filename="x.png", media_type="image/png")
+    assert "looks like application/pdf" in fake.warnings[0]
+    assert vd.blobs.get(fake.items[0].sha256) == b"%PDF-1.7 not really"
+
+
+def test_verify_names_an_altered_blob(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    _, ids = filled(vd, desk, accounts["responder"])
+    item, _ = vd.open_item(accounts["responder"].principal, ids[1], "check before editing")
+    path = vd.blobs.path_for(item.sha256)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x01  # one byte
+    path.write_bytes(bytes(raw))
+    assert kinds(vd, accounts["coordinator"]) == [("blob_altered", f"blob {item.sha256}")]
+
+
+def test_verify_names_a_deleted_log_entry(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    filled(vd, desk, accounts["responder"])
+    with store.write() as conn:
+        conn.execute(vault_log.delete().where(vault_log.c.leaf_index == 1))
+    found = kinds(vd, accounts["coordinator"])
+    assert ("entry_missing", "log entry 1") in found
+    assert any(k == "item_unlogged" for k, _ in found)
+    # the heads that covered entry 1 no longer match; the one before it still does
+    mismatched = {w for k, w in found if k == "head_mismatch"}
+    assert mismatched == {"tree head 2 (size 2)", "tree head 3 (size 3)"}
+
+
+def test_verify_names_a_swapped_tree_head(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    filled(vd, desk, accounts["responder"])
+    with store.write() as conn:
+        first, second = conn.execute(
+            sa.select(vault_heads.c.id, vault_heads.c.root_hash).order_by(vault_heads.c.id)
+        ).all()[:2]
+        # head 2 now claims head 1's root: a head swapped for another
+        conn.execute(
+            vault_heads.update()
+            .where(vault_heads.c.id == second.id)
+            .values(root_hash=first.root_hash)
+        )
+    assert kinds(vd, accounts["coordinator"]) == [
+        ("head_signature", f"tree head {second.id} (size 2)")
+    ]
+
+
+def test_verify_names_an_altered_entry_and_an_unexpected_blob(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    filled(vd, desk, accounts["responder"])
+    with store.write() as conn:
+        entry = conn.execute(
+            sa.select(vault_log.c.entry).where(vault_log.c.leaf_index == 0)
+        ).scalar_one()
+        conn.execute(
+            vault_log.update()
+            .where(vault_log.c.leaf_index == 0)
+            .values(entry=entry.replace('"text/html"', '"text/plain"'))
+        )
+    stray = vd.blobs.put(b"planted later")
+    found = kinds(vd, accounts["coordinator"])
+    assert ("entry_altered", "log entry 0") in found
+    assert ("blob_unexpected", f"blob {stray}") in found
+
+
+def test_redacted_copy_and_export_that_verifies_without_qorgau(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account], tmp_path: Path
+) -> None:
+    pid, ids = filled(vd, desk, accounts["responder"])
+    legal = accounts["legal"].principal
+    redacted = vd.redact(legal, ids[0], ["+7 700 000 0101"], "protect the editor's number").items[0]
+    assert redacted.role == "redacted" and redacted.derived_from_id == ids[0]
+    assert b"+7 700" not in vd.blobs.get(redacted.sha256)
+    with pytest.raises(InvalidInput, match="only text items"):
+        vd.redact(legal, ids[2], ["x"], "why")
+    data = vd.export(legal, pid, language="kk", reason="for the lawyer of the editor")
+    folder = tmp_path / "package"
+    zipfile.ZipFile(io.BytesIO(data)).extractall(folder)
+    names = sorted(p.name for p in folder.iterdir())
+    for expected in (
+        "README.txt",
+        "SHA256SUMS",
+        "manifest.json",
+        "summary.pdf",
+        "tree-head.json",
+        "tree-head.sig",
+        "verify_package.py",
+        "vault-public.pem",
+    ):
+        assert expected in names
+    assert (folder / "summary.pdf").read_bytes().startswith(b"%PDF")
+    assert "Стандартты құралдармен" in (folder / "README.txt").read_text("utf-8")
+    # the original of the redacted copy is proven, not disclosed
+    assert not any(AD_PAGE.encode() == p.read_bytes() for p in (folder / "items").iterdir())
+    clean_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    r = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=folder, env=clean_env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "vault-public.pem",
+            "-rawin",
+            "-in",
+            "tree-head.json",
+            "-sigfile",
+            "tree-head.sig",
+        ],
+        cwd=folder,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    base = getattr(sys, "_base_executable", sys.executable)
+    r = subprocess.run(
+        [base, "-I", "verify_package.py"], cwd=folder, env=clean_env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all checks passed" in r.stdout
+    # one changed byte in the package is caught by every tool
+    target = next((folder / "items").iterdir())
+    target.write_bytes(target.read_bytes() + b" ")
+    r = subprocess.run(
+        [base, "-I", "verify_package.py"], cwd=folder, env=clean_env, capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "SHA-256 differs" in r.stdout
+    # custody: the export is on every item's record
+    listed = vd.items(legal, pid)
+    assert all(any(c.action == "exported" for c in custody) for _, custody in listed)
+    assert base64  # keeps the import honest for packages that carry tokens
