@@ -112,7 +112,6 @@ def settings(data_dir: Path | None, database_url: str | None) -> Settings:
 def _init(s: Settings, org_name: str) -> None:
     from qorgau.store import migrate, users
     from qorgau.store.store import open_store
-
     from qorgau.vault.signing import SigningKeys
 
     store = open_store(s, create_keys=True)

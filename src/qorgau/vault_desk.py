@@ -258,6 +258,16 @@ class VaultDesk:
             custody = vault_repo.custody(conn, [i.id for i in found])
         return [(i, custody[i.id]) for i in found]
 
+    def search(self, principal: Principal, q: str, limit: int = 50) -> list[Item]:
+        """Captured posts, ads and messages by their visible text or author handle."""
+        access.authorize(principal, Action.VAULT_READ)
+        words = [w for w in q.split() if w][:10]
+        if not words:
+            raise InvalidInput.single("q", "required", "give at least one word to look for")
+        org = None if principal.role is Role.ADMIN else principal.org_id
+        with self.store.read() as conn:
+            return vault_repo.search_items(conn, self.store.cipher, org, words, limit)
+
     def open_item(
         self, principal: Principal, item_id: int, reason: str, address: str | None = None
     ) -> tuple[Item, bytes]:

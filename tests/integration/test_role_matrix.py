@@ -63,6 +63,10 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
+        ("POST", "/api/v1/incidents/{public_id}/evidence/export"): {
+            "language": "ru",
+            "reason": "for the lawyer",
+        },
     }
     return bodies.get((method, path))
 
@@ -125,6 +129,11 @@ def test_role_matrix(
             sa.select(incidents.c.id).where(incidents.c.public_id == incident)
         ).scalar_one()
         add_attachments(conn, store.cipher, case_id, refs, "email", store.now())
+    evidence = client.post(
+        f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
+        content=b"<h1>fake ad</h1>",
+        headers={**lead, "content-type": "text/html"},
+    ).json()
     ctx["self_id"] = accounts[caller].principal.user_id if caller else None
     params = {
         "public_id": incident,
@@ -137,6 +146,7 @@ def test_role_matrix(
         "subject_id": str(subject["id"]),
         "step_id": "two-factor",
         "sha256": refs[0].sha256,
+        "item_id": str(evidence[0]["id"]),
     }
     headers = accounts[caller].headers if caller else {}
     failures = []
@@ -146,6 +156,10 @@ def test_role_matrix(
         url = path.format(**params)
         if path.startswith("/api/v1/me/channels/"):
             url = path.format(**{**params, "kind": "email"})
+        if path == "/api/v1/evidence/{item_id}/content":
+            url += "?reason=matrix"
+        if path == "/api/v1/evidence":
+            url += "?q=seller"
         r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
         allowed = POLICY[action]
         may = (None in allowed) if caller is None else (Role(caller) in allowed)

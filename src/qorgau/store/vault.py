@@ -358,3 +358,16 @@ def entries(conn: sa.Connection, indices: list[int]) -> dict[int, str]:
         )
     )
     return {i: e for i, e in rows}
+
+
+def search_items(
+    conn: sa.Connection, cipher: FieldCipher, org_id: int | None, words: list[str], limit: int
+) -> list[Item]:
+    """Items whose captured text or author handle holds every word (case-insensitive)."""
+    stmt = sa.select(vault_items).where(vault_items.c.search_text.is_not(None))
+    if org_id is not None:
+        stmt = stmt.where(vault_items.c.org_id == org_id)
+    for w in words:
+        stmt = stmt.where(sa.func.lower(vault_items.c.search_text).contains(w.lower()))
+    rows = conn.execute(stmt.order_by(vault_items.c.id.desc()).limit(limit)).mappings()
+    return [_decode_item(cipher, m) for m in rows]

@@ -64,6 +64,21 @@ def list_evidence(public_id: CaseId, request: Request, who: Who) -> list[rs.Evid
 
 
 @router.get(
+    "/evidence",
+    response_model=list[rs.EvidenceOut],
+    summary="Search captured posts, ads and messages by visible text or author handle",
+    **route(Action.VAULT_READ),
+)
+def search_evidence(
+    request: Request,
+    who: Who,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[rs.EvidenceOut]:
+    return [rs.evidence_out(i, [], []) for i in vd(request).search(who, q, limit)]
+
+
+@router.get(
     "/evidence/{item_id}/content",
     summary="Read an item's original bytes (the view is logged with its reason)",
     response_class=Response,
