@@ -417,7 +417,7 @@ class VaultDesk:
                 signed_bytes=head.head.signed_bytes(),
                 signature=head.signature,
                 public_key_pem=self.keys.public_key_pem(head.head.key_id),
-                timestamp_reply=head.tsa_token,
+                timestamp_token=head.tsa_token,
                 tsa_ca_pem=ca.read_bytes() if ca and head.tsa_token else None,
             ),
         )

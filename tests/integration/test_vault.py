@@ -221,3 +221,71 @@ def test_redacted_copy_and_export_that_verifies_without_qorgau(
     listed = vd.items(legal, pid)
     assert all(any(c.action == "exported" for c in custody) for _, custody in listed)
     assert base64  # keeps the import honest for packages that carry tokens
+
+
+def test_tree_heads_are_timestamped_and_the_tokens_verify_with_openssl(
+    store: Store, desk: CaseDesk, accounts: dict[str, Account], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from tests.support.tsa import TsaServer
+
+    with TsaServer() as tsa:
+        settings = replace(store.settings, tsa_url=tsa.url, tsa_ca_file=tsa.ca_path)
+        stamped_store = replace(store, settings=settings)
+        ring = load_keyring(settings.resolved_key_file)
+        vd = VaultDesk(CaseDesk(stamped_store), BlobStore.from_ring(tmp_path / "blobs", ring))
+        pid, _ = filled(vd, desk, accounts["responder"])
+        data = vd.export(
+            accounts["legal"].principal, pid, language="ru", reason="for the prosecutor"
+        )
+        report = vd.verify(accounts["coordinator"].principal)
+        assert report.ok and report.timestamps_checked == 3
+        folder = tmp_path / "package"
+        zipfile.ZipFile(io.BytesIO(data)).extractall(folder)
+        clean_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        r = subprocess.run(
+            [
+                "openssl",
+                "ts",
+                "-verify",
+                "-data",
+                "tree-head.json",
+                "-in",
+                "tree-head.tst",
+                "-token_in",
+                "-CAfile",
+                "tsa-ca.pem",
+            ],
+            cwd=folder,
+            env=clean_env,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+        base = getattr(sys, "_base_executable", sys.executable)
+        r = subprocess.run(
+            [base, "-I", "verify_package.py"],
+            cwd=folder,
+            env=clean_env,
+            capture_output=True,
+            text=True,
+        )
+        assert "RFC 3161 timestamp verifies" in r.stdout and r.returncode == 0, r.stdout
+        # a token moved onto another head no longer holds
+        with store.write() as conn:
+            first = (
+                conn.execute(sa.select(vault_heads.c.tsa_token).order_by(vault_heads.c.id))
+                .scalars()
+                .first()
+            )
+            conn.execute(
+                vault_heads.update()
+                .where(
+                    vault_heads.c.id
+                    == conn.execute(sa.select(sa.func.max(vault_heads.c.id))).scalar()
+                )
+                .values(tsa_token=first)
+            )
+        kinds_found = [p.kind for p in vd.verify(accounts["coordinator"].principal).problems]
+        assert kinds_found == ["timestamp_invalid"]

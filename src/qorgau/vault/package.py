@@ -54,7 +54,7 @@ class PackageHead:
     signed_bytes: bytes
     signature: bytes
     public_key_pem: bytes
-    timestamp_reply: bytes | None = None
+    timestamp_token: bytes | None = None  # RFC 3161 TimeStampToken (DER)
     tsa_ca_pem: bytes | None = None
 
 
@@ -123,8 +123,8 @@ def build_zip(pkg: Package, readme: str) -> bytes:
         z.writestr("tree-head.json", pkg.head.signed_bytes)
         z.writestr("tree-head.sig", pkg.head.signature)
         z.writestr("vault-public.pem", pkg.head.public_key_pem)
-        if pkg.head.timestamp_reply is not None:
-            z.writestr("tree-head.tsr", pkg.head.timestamp_reply)
+        if pkg.head.timestamp_token is not None:
+            z.writestr("tree-head.tst", pkg.head.timestamp_token)
         if pkg.head.tsa_ca_pem is not None:
             z.writestr("tsa-ca.pem", pkg.head.tsa_ca_pem)
         if pkg.summary_pdf is not None:

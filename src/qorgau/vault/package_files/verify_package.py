@@ -124,7 +124,7 @@ def main():
             ok("tree head: Ed25519 signature verifies with vault-public.pem")
         else:
             fail("tree head: signature does not verify (" + (r.stdout + r.stderr).strip() + ")")
-        if os.path.exists("tree-head.tsr"):
+        if os.path.exists("tree-head.tst"):
             r = subprocess.run(
                 [
                     openssl,
@@ -133,7 +133,8 @@ def main():
                     "-data",
                     "tree-head.json",
                     "-in",
-                    "tree-head.tsr",
+                    "tree-head.tst",
+                    "-token_in",
                     "-CAfile",
                     "tsa-ca.pem",
                 ],

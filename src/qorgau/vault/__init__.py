@@ -1,0 +1,1 @@
+"""Tamper-evident evidence storage: Merkle log, signed tree heads and trusted timestamps."""
