@@ -64,7 +64,7 @@ class VaultDesk:
     @property
     def keys(self) -> SigningKeys:
         if self._keys is None:
-            self._keys = SigningKeys.load(self.store.settings.resolved_vault_key_file, create=True)
+            self._keys = vault_repo.signing_keys(self.store)
         return self._keys
 
     def _case_id(

@@ -194,3 +194,39 @@ def test_mailbox_import_files_each_message_once(data_dir: Path) -> None:
     r = qorgau("inbound", "run", data_dir=data_dir)
     assert r.returncode == 2 and "nothing to run" in r.stderr
     no_traceback(r)
+
+
+def test_vault_add_verify_and_export_from_the_command_line(data_dir: Path) -> None:
+    import zipfile
+
+    evidence = data_dir / "ad.html"
+    evidence.write_text("<p>Продам оборудование, звонить +7 700 000 0101</p>", encoding="utf-8")
+    r = qorgau("vault", "add", str(evidence), "--type", "text/html", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "Vault log at" in r.stdout
+    ok = qorgau("vault", "verify", data_dir=data_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert "0 problems" in ok.stdout
+    # one byte of the stored blob changes: verify names it and exits 1, without a traceback
+    blob = next(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
+    raw = bytearray(blob.read_bytes())
+    raw[-3] ^= 0xFF
+    blob.write_bytes(bytes(raw))
+    bad = qorgau("vault", "verify", data_dir=data_dir)
+    no_traceback(bad)
+    assert bad.returncode == 1
+    assert f"blob {blob.name} was altered or replaced" in bad.stderr
+    blob.write_bytes(bytes(raw[:-3]) + bytes([raw[-3] ^ 0xFF]) + bytes(raw[-2:]))
+    missing = qorgau(
+        "vault",
+        "export",
+        "QG-NOSUCHID",
+        "--out",
+        str(data_dir / "x.zip"),
+        "--reason",
+        "test",
+        data_dir=data_dir,
+    )
+    assert missing.returncode == 2
+    no_traceback(missing)
+    assert not (data_dir / "x.zip").exists() or zipfile.is_zipfile(data_dir / "x.zip")

@@ -289,3 +289,54 @@ def test_tree_heads_are_timestamped_and_the_tokens_verify_with_openssl(
             )
         kinds_found = [p.kind for p in vd.verify(accounts["coordinator"].principal).problems]
         assert kinds_found == ["timestamp_invalid"]
+
+
+def test_a_captured_page_becomes_linked_searchable_items(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = (
+        '<html><head><title>Продам коров</title><meta name="author" content="@orda_fake_seller">'
+        "</head><body><h1 class='ad-title'>Продам коров</h1>"
+        "<p>Звонить круглосуточно</p></body></html>"
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    who = accounts["responder"]
+    pid = case(desk)
+    try:
+        added = vd.capture(
+            who.principal, f"http://127.0.0.1:{server.server_address[1]}/ad/1", case=pid
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    parts = {i.details["part"]: i for i in added.items}
+    assert {"warc", "wacz", "text"} <= set(parts)
+    assert len({i.capture_id for i in added.items}) == 1
+    warc = parts["warc"]
+    assert warc.role == "original" and warc.method == "capture"
+    assert warc.details["resolved_ips"] == ["127.0.0.1"]
+    assert page in __import__("gzip").decompress(vd.blobs.get(warc.sha256))
+    if os.path.exists("/usr/bin/chromium"):
+        assert vd.blobs.get(parts["screenshot"].sha256).startswith(b"\x89PNG")
+    found = vd.search(who.principal, "orda_fake_seller")
+    assert warc.id in [i.id for i in found]
+    assert vd.verify(accounts["coordinator"].principal).ok
+    failed = vd.capture(who.principal, "http://127.0.0.1:9/unreachable", case=pid)
+    assert failed.warnings and "capture failed" in failed.warnings[0]
+    assert failed.items[0].details["ok"] is False and failed.items[0].details["error"]

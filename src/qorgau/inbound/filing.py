@@ -20,7 +20,7 @@ from qorgau.desk import CaseDesk
 from qorgau.domain.model import ReportFields
 from qorgau.domain.taxonomy import Taxonomy
 from qorgau.errors import ConfigurationError, QorgauError
-from qorgau.store import audit
+from qorgau.store import audit, vault
 from qorgau.store.attachments import (
     DEFAULT_LIMITS,
     AttachmentLimits,
@@ -250,6 +250,31 @@ def write_filing(
         return earlier
     stored = store_report(conn, store, prepared.job, now)
     added = add_attachments(conn, store.cipher, stored.id, prepared.refs, prepared.channel, now)
+    if added:
+        # Files that came with a report are evidence: logged in the vault with the case.
+        vault.add_items(
+            conn,
+            store.cipher,
+            vault.signing_keys(store),
+            [
+                vault.NewItem(
+                    org_id=prepared.job.org_id,
+                    sha256=a.sha256,
+                    size=a.size,
+                    media_type=a.media_type,
+                    method=prepared.channel,
+                    collector_id=None,
+                    collector_name=f"inbound:{prepared.channel}",
+                    collected_at=now,
+                    incident_id=stored.id,
+                    incident_public_id=stored.public_id,
+                    original_name=a.filename,
+                    source=prepared.channel,
+                )
+                for a in added
+            ],
+            now,
+        )
     record_received(conn, prepared.channel, prepared.external_id, stored.id, now)
     if added or prepared.refused:
         after: dict[str, Any] = {

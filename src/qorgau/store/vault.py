@@ -371,3 +371,13 @@ def search_items(
         stmt = stmt.where(sa.func.lower(vault_items.c.search_text).contains(w.lower()))
     rows = conn.execute(stmt.order_by(vault_items.c.id.desc()).limit(limit)).mappings()
     return [_decode_item(cipher, m) for m in rows]
+
+
+def signing_keys(store: Any) -> SigningKeys:
+    """The vault's signing keys, loaded once per process (created on first use)."""
+    found = store.caches.get("vault_keys")
+    if found is None:
+        found = SigningKeys.load(store.settings.resolved_vault_key_file, create=True)
+        store.caches["vault_keys"] = found
+    assert isinstance(found, SigningKeys)
+    return found
