@@ -50,6 +50,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 DEMO_FILE = "incidents-kz.jsonl"
 ERROR_LABEL = N_("error")
+PROBLEM_LABEL = N_("problem")
 
 
 def _lang() -> str:
@@ -786,7 +787,7 @@ def vault_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         vd = _vault(store)
         report = vd.verify(vd.cases.system("cli"))
     for p in report.problems:
-        err.print(f"[red]{t('PROBLEM')}[/red] {escape(p.where)}: {escape(p.message)}")
+        err.print(f"[red]{t(PROBLEM_LABEL)}:[/red] {escape(p.where)}: {escape(p.message)}")
     out.print(
         t(
             "Checked {blobs} blobs, {entries} log entries, {items} items, {heads} signed heads,"
