@@ -56,7 +56,7 @@ def bench_ingest(tmp: Path) -> dict[str, float]:
     vd = _desk(tmp / "ingest")
     admin = vd.cases.system("bench")
     t0 = time.perf_counter()
-    vd.add_file(admin, big.read_bytes(), filename="big.bin", media_type=None)
+    vd.add_path(admin, big)  # what `qorgau vault add FILE` does
     ingest_s = time.perf_counter() - t0
     mb = FILE_MB
     return {

@@ -748,13 +748,8 @@ def vault_add(
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
         vd = _vault(store)
-        added = vd.add_file(
-            vd.cases.system("cli"),
-            file.read_bytes(),
-            filename=file.name,
-            media_type=media_type,
-            case=case,
-            source=source,
+        added = vd.add_path(
+            vd.cases.system("cli"), file, media_type=media_type, case=case, source=source
         )
     _print_added(added)
 

@@ -11,6 +11,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined
@@ -98,8 +99,63 @@ class VaultDesk:
         access.authorize(principal, Action.VAULT_WRITE)
         if len(data) > MAX_ITEM_BYTES:
             raise InvalidInput.single("file", "max_size", "at most 2 GiB per item")
+        return self._add_stored(
+            principal,
+            self.blobs.put(data),
+            len(data),
+            data[:16],
+            filename=filename,
+            media_type=media_type,
+            case=case,
+            method=method,
+            source=source,
+            details=details,
+        )
+
+    def add_path(
+        self,
+        principal: Principal,
+        path: Path,
+        *,
+        media_type: str | None = None,
+        case: str | None = None,
+        source: str | None = None,
+    ) -> Added:
+        """Add a file from disk, streamed (large videos and archives never sit in memory)."""
+        access.authorize(principal, Action.VAULT_WRITE)
+        self._case_id(principal, case)  # refuse an unknown case before the file is read
+        with path.open("rb") as f:
+            head = f.read(16)
+        sha, size = self.blobs.put_file(path)
+        return self._add_stored(
+            principal,
+            sha,
+            size,
+            head,
+            filename=path.name,
+            media_type=media_type,
+            case=case,
+            method="upload",
+            source=source,
+            details=None,
+        )
+
+    def _add_stored(
+        self,
+        principal: Principal,
+        sha: str,
+        size: int,
+        head: bytes,
+        *,
+        filename: str | None,
+        media_type: str | None,
+        case: str | None,
+        method: str,
+        source: str | None,
+        details: dict[str, Any] | None,
+    ) -> Added:
         warnings: list[str] = []
-        sniffed = sniff(data)
+        sniffed = sniff(head)
         declared = (media_type or "").split(";")[0].strip().lower() or None
         if declared is None:
             declared = sniffed or "application/octet-stream"
@@ -108,11 +164,10 @@ class VaultDesk:
         elif sniffed and sniffed != declared and not declared.startswith(sniffed.split("/")[0]):
             warnings.append(f"declared {declared} but the content looks like {sniffed}")
         incident_id, public_id = self._case_id(principal, case)
-        sha = self.blobs.put(data)
         new = NewItem(
             org_id=principal.org_id,
             sha256=sha,
-            size=len(data),
+            size=size,
             media_type=declared,
             method=method,
             collector_id=principal.user_id,
@@ -290,6 +345,39 @@ class VaultDesk:
                 self.store.now(),
             )
         return item, self.blobs.get(item.sha256)
+
+    # -- proofs ---------------------------------------------------------------------------
+    def inclusion(
+        self, principal: Principal, item_id: int
+    ) -> tuple[Item, str, SignedHead, list[bytes]]:
+        """The item's log entry and its inclusion proof under the newest signed head."""
+        access.authorize(principal, Action.VAULT_READ)
+        with self.store.read() as conn:
+            item = vault_repo.get_item(conn, self.store.cipher, item_id)
+            self._visible(principal, item)
+            head = vault_repo.latest_head(conn)
+            if head is None or item.leaf_index >= head.head.tree_size:
+                raise NotFound(f"item {item_id} is not under a signed tree head yet")
+            tree = MerkleTree(vault_repo.leaf_hashes(conn, head.head.tree_size))
+            entry = vault_repo.entries(conn, [item.leaf_index])[item.leaf_index]
+        return item, entry, head, tree.inclusion_proof(item.leaf_index, head.head.tree_size)
+
+    def consistency(
+        self, principal: Principal, old_size: int, new_size: int
+    ) -> tuple[SignedHead, SignedHead, list[bytes]]:
+        """Proof that the log at ``new_size`` extends the log at ``old_size`` unchanged; both
+        sizes must be signed heads (the proof is only worth what the heads are)."""
+        access.authorize(principal, Action.VAULT_VERIFY)
+        if not 1 <= old_size <= new_size:
+            raise InvalidInput.single(
+                "old_size", "range", "give 1 ≤ old_size ≤ new_size, sizes of signed heads"
+            )
+        with self.store.read() as conn:
+            signed = {h.head.tree_size: h for h in vault_repo.heads(conn)}
+            if old_size not in signed or new_size not in signed:
+                raise NotFound("no signed tree head has that size; list them with verify")
+            tree = MerkleTree(vault_repo.leaf_hashes(conn, new_size))
+        return signed[old_size], signed[new_size], tree.consistency_proof(old_size, new_size)
 
     # -- sealing, verifying ---------------------------------------------------------------
     def stamp_pending(self) -> int:

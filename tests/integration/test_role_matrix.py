@@ -160,6 +160,8 @@ def test_role_matrix(
             url += "?reason=matrix"
         if path == "/api/v1/evidence":
             url += "?q=seller"
+        if path == "/api/v1/vault/consistency":
+            url += "?old_size=1&new_size=1"
         r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
         allowed = POLICY[action]
         may = (None in allowed) if caller is None else (Role(caller) in allowed)

@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from qorgau.errors import ConfigurationError, NotFound
 from qorgau.security.keys import new_keyring
-from qorgau.store.blobs import MAGIC, BlobIntegrityError, BlobStore, derive_blob_keys
+from qorgau.store.blobs import MAGIC2, BlobIntegrityError, BlobStore, derive_blob_keys
 from qorgau.store.s3_backend import S3Backend, from_env
 from tests.support.loopback import free_port
 
@@ -202,7 +202,7 @@ def test_round_trip_stores_ciphertext_under_the_hash(
     assert backend.key_for(digest) == key
     assert keys_in(admin, bucket) == [key]
     stored = admin.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert stored.startswith(MAGIC)  # sealed by the blob store, not raw evidence
+    assert stored.startswith(MAGIC2)  # sealed by the blob store, not raw evidence
     assert SCREENSHOT[-40:] not in stored and SCREENSHOT[:64] not in stored
     assert not (blobs.root).exists()  # nothing fell back to the local folder
 

@@ -340,3 +340,20 @@ def test_a_captured_page_becomes_linked_searchable_items(
     failed = vd.capture(who.principal, "http://127.0.0.1:9/unreachable", case=pid)
     assert failed.warnings and "capture failed" in failed.warnings[0]
     assert failed.items[0].details["ok"] is False and failed.items[0].details["error"]
+
+
+def test_proofs_served_verify_with_the_standalone_functions(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    from qorgau.vault.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+    _, ids = filled(vd, desk, accounts["responder"])
+    item, entry, head, proof = vd.inclusion(accounts["legal"].principal, ids[0])
+    assert verify_inclusion(
+        leaf_hash(entry.encode()), item.leaf_index, head.head.tree_size, proof, head.head.root_hash
+    )
+    old, new, cproof = vd.consistency(accounts["coordinator"].principal, 1, 3)
+    assert verify_consistency(1, 3, old.head.root_hash, new.head.root_hash, cproof)
+    assert not verify_consistency(1, 3, new.head.root_hash, new.head.root_hash, cproof)
+    with pytest.raises(InvalidInput):
+        vd.consistency(accounts["coordinator"].principal, 3, 1)

@@ -82,8 +82,8 @@ def test_rotation_keeps_old_blobs_readable(tmp_path: Path) -> None:
     rotated = BlobStore.from_ring(tmp_path, ring.rotated())
     assert rotated.get(digest) == b"written before rotation"
     fresh = rotated.put(b"written after rotation")
-    assert rotated.path_for(fresh).read_bytes().startswith(b"QGBLOB1\x00\x02k2")
-    assert old.path_for(digest).read_bytes().startswith(b"QGBLOB1\x00\x02k1")
+    assert rotated.path_for(fresh).read_bytes().startswith(b"QGBLOB2\x00\x02k2")
+    assert old.path_for(digest).read_bytes().startswith(b"QGBLOB2\x00\x02k1")
 
 
 def test_missing_and_malformed_names(blobs: BlobStore) -> None:
@@ -92,3 +92,60 @@ def test_missing_and_malformed_names(blobs: BlobStore) -> None:
     assert not blobs.exists("0" * 64)
     with pytest.raises(NotFound):
         blobs.get("../../etc/passwd")
+
+
+def test_blobs_of_the_first_format_stay_readable(tmp_path: Path) -> None:
+    """Format 1 bound the hash into the associated data; files written then still open."""
+    import hashlib
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from qorgau.store.blobs import MAGIC, derive_blob_keys
+
+    ring = new_keyring()
+    store = BlobStore.from_ring(tmp_path, ring)
+    data = b"an attachment filed before format 2"
+    digest = hashlib.sha256(data).hexdigest()
+    kid = ring.active.encode()
+    header = MAGIC + bytes([len(kid)]) + kid
+    nonce = os.urandom(12)
+    key = derive_blob_keys(ring)[ring.active]
+    sealed = header + nonce + AESGCM(key).encrypt(nonce, data, header + digest.encode())
+    store.backend.write(digest, sealed)
+    assert store.get(digest) == data
+
+
+def test_large_blobs_hash_and_write_in_parallel_with_the_same_guarantees(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    store = BlobStore.from_ring(tmp_path, new_keyring())
+    data = os.urandom(9 * 1024 * 1024)  # over the parallel threshold
+    digest = store.put(data)
+    assert store.get(digest) == data
+    assert store.put(data) == digest  # dedup
+    assert not list((tmp_path / ".staging").iterdir())  # nothing left staged
+    path = store.path_for(digest)
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BlobIntegrityError):
+        store.get(digest)
+    assert store.put(data) == digest and store.get(digest) == data  # repaired
+
+
+def test_a_streamed_file_is_stored_exactly_like_put(tmp_path: Path) -> None:
+    ring = new_keyring()
+    store = BlobStore.from_ring(tmp_path / "blobs", ring)
+    data = os.urandom(17 * 1024 * 1024 + 123)  # several chunks and a ragged end
+    src = tmp_path / "video.bin"
+    src.write_bytes(data)
+    name, size = store.put_file(src)
+    assert (name, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert store.get(name) == data
+    assert store.put_file(src) == (name, size)  # stored once
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert store.get(store.put_file(empty)[0]) == b""

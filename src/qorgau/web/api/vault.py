@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal
+from qorgau.store.vault import SignedHead
 from qorgau.vault_desk import VaultDesk
 from qorgau.web import response_schemas as rs
 from qorgau.web.auth import client_address, principal, route
@@ -142,3 +143,49 @@ def verify(request: Request, who: Who) -> rs.VerifyOut:
         unsealed_entries=r.unsealed_entries,
         problems=[{"kind": p.kind, "where": p.where, "message": p.message} for p in r.problems],
     )
+
+
+def _head(sh: SignedHead) -> dict[str, object]:
+    return {
+        "tree_size": sh.head.tree_size,
+        "root_hash": sh.head.root_hash.hex(),
+        "timestamp_ms": sh.head.timestamp_ms,
+        "key_id": sh.head.key_id,
+        "signature": sh.signature.hex(),
+        "signed_bytes": sh.head.signed_bytes().decode("utf-8"),
+        "timestamp_token": sh.tsa_token.hex() if sh.tsa_token else None,
+    }
+
+
+@router.get(
+    "/evidence/{item_id}/proof",
+    summary="The item's log entry and its inclusion proof under the newest signed tree head",
+    **route(Action.VAULT_READ),
+)
+def inclusion_proof(
+    item_id: Annotated[int, Path(ge=1)], request: Request, who: Who
+) -> dict[str, object]:
+    item, entry, head, proof = vd(request).inclusion(who, item_id)
+    return {
+        "item_id": item.id,
+        "sha256": item.sha256,
+        "leaf_index": item.leaf_index,
+        "leaf_entry": entry,
+        "inclusion_proof": [p.hex() for p in proof],
+        "tree_head": _head(head),
+    }
+
+
+@router.get(
+    "/vault/consistency",
+    summary="Proof that one signed tree head extends another unchanged",
+    **route(Action.VAULT_VERIFY),
+)
+def consistency_proof(
+    request: Request,
+    who: Who,
+    old_size: Annotated[int, Query(ge=1)],
+    new_size: Annotated[int, Query(ge=1)],
+) -> dict[str, object]:
+    old, new, proof = vd(request).consistency(who, old_size, new_size)
+    return {"old": _head(old), "new": _head(new), "proof": [p.hex() for p in proof]}
