@@ -334,7 +334,9 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     pg = (
         "PostgreSQL "
-        + subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.split()[-1].rstrip(")")
+        + subprocess.run(["psql", "--version"], capture_output=True, text=True)
+        .stdout.split()[-1]
+        .rstrip(")")
         if shutil.which("psql")
         else ""
     )
