@@ -820,12 +820,17 @@ def vault_export(
     data_dir: DataDir = None,
     database_url: DbUrl = None,
     language: Annotated[str, typer.Option("--lang", help="en, ru or kk")] = "en",
+    item: Annotated[
+        list[int], typer.Option("--item", help="Only this item (repeat for several)")
+    ] = [],  # noqa: B006
 ) -> None:
     """Write a court-ready package of the case's evidence (verifies without Qorgau)."""
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
         vd = _vault(store)
-        data = vd.export(vd.cases.system("cli"), case, language=language, reason=reason)
+        data = vd.export(
+            vd.cases.system("cli"), case, language=language, reason=reason, items=item or None
+        )
     fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

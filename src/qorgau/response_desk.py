@@ -916,8 +916,34 @@ class ResponseDesk:
         """The original bytes, checked against their hash on the way out."""
         for item in self.attachments(principal, public_id):
             if item.sha256 == sha256:
-                return item, BlobStore.for_settings(self.store.settings).get(sha256)
+                data = BlobStore.for_settings(self.store.settings).get(sha256)
+                self._custody_of_download(principal, item.incident_id, sha256)
+                return item, data
         raise NotFound(f"no attachment {sha256} on {public_id}")
+
+    def _custody_of_download(self, principal: Principal, incident_id: int, sha256: str) -> None:
+        """The file is also vault evidence: its download is a custody event like any view."""
+        from qorgau.store import vault as vault_repo
+        from qorgau.store.tables import vault_items
+
+        with self.store.write() as conn:
+            ids = conn.execute(
+                sa.select(vault_items.c.id).where(
+                    vault_items.c.incident_id == incident_id, vault_items.c.sha256 == sha256
+                )
+            ).scalars()
+            for item_id in ids:
+                vault_repo.record_custody(
+                    conn,
+                    item_id,
+                    principal.user_id,
+                    principal.username,
+                    "viewed",
+                    "downloaded as a report attachment",
+                    None,
+                    None,
+                    self.store.now(),
+                )
 
     # -- timeline -------------------------------------------------------------------------
     def timeline(self, principal: Principal, public_id: str) -> list[TimelineEntry]:

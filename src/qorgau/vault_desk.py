@@ -418,6 +418,7 @@ class VaultDesk:
         *,
         language: str,
         reason: str,
+        items: list[int] | None = None,
         withhold_originals_of_redacted: bool = True,
         address: str | None = None,
     ) -> bytes:
@@ -440,6 +441,18 @@ class VaultDesk:
         with self.store.write() as conn:
             head = vault_repo.latest_head(conn)
             found = vault_repo.items_for_incidents(conn, self.store.cipher, [incident_id])
+            if items:
+                unknown = sorted(set(items) - {i.id for i in found})
+                if unknown:
+                    raise InvalidInput.single(
+                        "items",
+                        "not_in_case",
+                        f"items {', '.join(map(str, unknown))} are not evidence of {case}",
+                    )
+                chosen = set(items)
+                # a redacted copy brings the proof of its original along
+                chosen |= {i.derived_from_id for i in found if i.id in chosen and i.derived_from_id}
+                found = [i for i in found if i.id in chosen]
             if head is None or not found:
                 raise NotFound(f"case {case} has no evidence in the vault yet")
             tree = MerkleTree(vault_repo.leaf_hashes(conn, head.head.tree_size))
@@ -459,12 +472,12 @@ class VaultDesk:
             custody = vault_repo.custody(conn, [i.id for i in found])
         redacted_from = {i.derived_from_id for i in found if i.role == "redacted"}
         by_id = {i.id: i for i in found}
-        items = []
+        package_items = []
         for item in found:
             if item.leaf_index >= head.head.tree_size:
                 continue  # added after the newest head; the next export will carry it
             withhold = withhold_originals_of_redacted and item.id in redacted_from
-            items.append(
+            package_items.append(
                 package.PackageItem(
                     sha256=item.sha256,
                     data=b"" if withhold else self.blobs.get(item.sha256),
@@ -500,7 +513,7 @@ class VaultDesk:
             generated_at=now,
             generated_by=principal.username,
             language=language,
-            items=items,
+            items=package_items,
             head=package.PackageHead(
                 signed_bytes=head.head.signed_bytes(),
                 signature=head.signature,

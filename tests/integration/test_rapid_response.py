@@ -480,6 +480,10 @@ def test_attachments_are_listed_and_downloaded_never_inline(
         assert r.headers["content-disposition"].startswith("attachment;")
         assert r.headers["x-content-type-options"] == "nosniff"
         assert "sandbox" in r.headers["content-security-policy"]
+        evidence = client.get(f"/api/v1/incidents/{filed.public_id}/evidence", headers=h).json()
+        (vaulted,) = evidence
+        assert vaulted["sha256"] == item["sha256"] and vaulted["method"] == "email"
+        assert [c["action"] for c in vaulted["custody"]] == ["collected", "viewed"]
         analyst = client.get(
             f"/api/v1/incidents/{filed.public_id}/attachments", headers=accounts["analyst"].headers
         )

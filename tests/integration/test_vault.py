@@ -357,3 +357,20 @@ def test_proofs_served_verify_with_the_standalone_functions(
     assert not verify_consistency(1, 3, new.head.root_hash, new.head.root_hash, cproof)
     with pytest.raises(InvalidInput):
         vd.consistency(accounts["coordinator"].principal, 3, 1)
+
+
+def test_a_selection_exports_only_what_was_chosen_and_downloads_are_custody(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account]
+) -> None:
+    import json
+
+    pid, ids = filled(vd, desk, accounts["responder"])
+    legal = accounts["legal"].principal
+    data = vd.export(legal, pid, language="en", reason="for the platform", items=[ids[2]])
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
+    assert [i["leaf_index"] for i in manifest["items"]] == [2]
+    with pytest.raises(InvalidInput, match="not evidence of"):
+        vd.export(legal, pid, language="en", reason="x", items=[999])
+    listed = dict((i.id, c) for i, c in vd.items(legal, pid))
+    assert [c.action for c in listed[ids[2]]] == ["collected", "exported"]
+    assert [c.action for c in listed[ids[0]]] == ["collected"]

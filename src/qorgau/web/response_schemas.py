@@ -284,6 +284,9 @@ def evidence_out(item: Any, custody: list[Any], warnings: list[str]) -> Evidence
 class ExportIn(Strict):
     language: Annotated[str, Field(min_length=2, max_length=2)] = "en"
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+    items: Annotated[list[int] | None, Field(max_length=10_000)] = Field(
+        default=None, description="Only these items of the case (default: all of them)."
+    )
 
 
 class VerifyOut(BaseModel):

@@ -116,6 +116,7 @@ def export_evidence(public_id: CaseId, body: rs.ExportIn, request: Request, who:
         public_id,
         language=body.language,
         reason=body.reason,
+        items=body.items,
         address=client_address(request),
     )
     return Response(
