@@ -1,0 +1,1 @@
+"""Reachability monitor: tell blocking from DDoS from outage, per host, from inside the country."""
