@@ -63,6 +63,9 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
+        ("POST", "/api/v1/incidents/{public_id}/evidence/capture"): {
+            "url": "http://127.0.0.1:9/closed-port"
+        },
         ("POST", "/api/v1/incidents/{public_id}/evidence/export"): {
             "language": "ru",
             "reason": "for the lawyer",

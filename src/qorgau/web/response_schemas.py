@@ -298,3 +298,7 @@ class VerifyOut(BaseModel):
     timestamps_checked: int
     unsealed_entries: int
     problems: list[dict[str, str]]
+
+
+class CaptureIn(Strict):
+    url: Annotated[str, Field(min_length=8, max_length=2000)]

@@ -54,6 +54,24 @@ async def add_evidence(
     return [rs.evidence_out(i, [], added.warnings) for i in added.items]
 
 
+@router.post(
+    "/incidents/{public_id}/evidence/capture",
+    response_model=list[rs.EvidenceOut],
+    status_code=201,
+    summary="Capture a web page into the case's evidence (WARC, WACZ, screenshot, text); a"
+    " page that cannot be reached is kept as a failed attempt with its error",
+    **route(Action.VAULT_WRITE),
+)
+async def capture_page(
+    public_id: CaseId, body: rs.CaptureIn, request: Request, who: Who
+) -> list[rs.EvidenceOut]:
+    import asyncio
+
+    # The capture drives a browser through Playwright's sync API: off the event loop.
+    added = await asyncio.to_thread(vd(request).capture, who, body.url, case=public_id)
+    return [rs.evidence_out(i, [], added.warnings) for i in added.items]
+
+
 @router.get(
     "/incidents/{public_id}/evidence",
     response_model=list[rs.EvidenceOut],
