@@ -801,6 +801,19 @@ def vault_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         raise typer.Exit(1)
 
 
+@vault_app.command("rotate-key")
+@guarded
+def vault_rotate_key(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Start signing tree heads with a new key; heads signed with the old one stay verifiable."""
+    from qorgau.vault.signing import SigningKeys
+
+    s = settings(data_dir, database_url)
+    keys = SigningKeys.load(s.resolved_vault_key_file)
+    old = keys.active_key_id
+    new = keys.rotate()
+    out.print(t("Vault signing key {old} replaced by {new}.", old=old, new=new))
+
+
 @vault_app.command("stamp")
 @guarded
 def vault_stamp(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
