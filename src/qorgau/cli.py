@@ -45,6 +45,10 @@ inbound_app = typer.Typer(
 app.add_typer(inbound_app, name="inbound")
 vault_app = typer.Typer(no_args_is_help=True, help="Evidence vault: add, capture, verify, export.")
 app.add_typer(vault_app, name="vault")
+monitor_app = typer.Typer(
+    no_args_is_help=True, help="Reachability monitor: blocking, DDoS, outage."
+)
+app.add_typer(monitor_app, name="monitor")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -848,6 +852,31 @@ def vault_export(
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     out.print(t("Wrote {file} ({n} bytes).", file=out_file, n=len(data)))
+
+
+@monitor_app.command("verdicts")
+@guarded
+def monitor_verdicts(
+    files: Annotated[list[Path], typer.Argument(help="OONI Web Connectivity files or folders")],
+    ooni_fingerprints: Annotated[
+        list[Path],
+        typer.Option(help="OONI fingerprints_dns.csv / fingerprints_http.csv to match as well"),
+    ] = [],  # noqa: B006
+) -> None:
+    """Qorgau's verdict beside OONI's for each measurement, and how often they agree."""
+    from qorgau.monitor.compare import compare, format_table
+    from qorgau.monitor.fingerprints import load_default, load_ooni_csv
+
+    for f in [*files, *ooni_fingerprints]:
+        if not f.exists():
+            fail(InvalidInput.single("file", "exists", f"{f} does not exist"))
+    fps = load_default()
+    for csv_path in ooni_fingerprints:
+        fps = fps + load_ooni_csv(csv_path)
+    report = compare(files, fps)
+    out.print(format_table(report), highlight=False, markup=False)
+    for problem in report.problems:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(problem))}", highlight=False)
 
 
 @contextlib.contextmanager

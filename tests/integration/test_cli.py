@@ -230,3 +230,14 @@ def test_vault_add_verify_and_export_from_the_command_line(data_dir: Path) -> No
     assert missing.returncode == 2
     no_traceback(missing)
     assert not (data_dir / "x.zip").exists() or zipfile.is_zipfile(data_dir / "x.zip")
+
+
+def test_monitor_verdicts_prints_both_verdicts_and_the_agreement(tmp_path: Path) -> None:
+    folder = shared_file("ooni-wc-netem-qa")
+    r = qorgau("monitor", "verdicts", str(folder), data_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "agreement with OONI: 50/50 (100.0%)" in r.stdout
+    assert "dns_tampering" in r.stdout and "tls_interference" in r.stdout
+    missing = qorgau("monitor", "verdicts", str(tmp_path / "nothing.json"), data_dir=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    no_traceback(missing)
