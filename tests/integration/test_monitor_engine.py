@@ -42,6 +42,7 @@ from qorgau.errors import InvalidInput
 from qorgau.monitor import engine
 from qorgau.monitor.engine import FAILURES, measure, measure_many, resolve
 from qorgau.monitor.model import Measurement, Vantage
+from tests.support.tsa import make_ca
 
 T = TypeVar("T")
 VANTAGE = Vantage(agent_id="loopback-probe", country="KZ", asn="AS0", network_name="loopback")
@@ -288,36 +289,8 @@ class Pki:
 
 def make_pki(folder: Path) -> Pki:
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Qorgau Test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca = make_ca("Qorgau Test CA")
+    ca_name = ca.subject
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
