@@ -722,7 +722,7 @@ def _vault(store: Store) -> Any:
 def _print_added(added: Any) -> None:
     for item in added.items:
         out.print(
-            f"{item.id}  {item.sha256}  {item.size} B  {item.media_type}  [{item.role}]",
+            escape(f"{item.id}  {item.sha256}  {item.size} B  {item.media_type}  [{item.role}]"),
             highlight=False,
         )
     for w in added.warnings:

@@ -8,6 +8,7 @@ with the item and carried in the package.
 from __future__ import annotations
 
 import json
+import mimetypes
 import secrets
 from dataclasses import dataclass
 from importlib import resources
@@ -126,6 +127,9 @@ class VaultDesk:
         self._case_id(principal, case)  # refuse an unknown case before the file is read
         with path.open("rb") as f:
             head = f.read(16)
+        if media_type is None:
+            # The file's name is the only other hint; a wrong extension is caught by sniffing.
+            media_type = mimetypes.guess_type(path.name)[0]
         sha, size = self.blobs.put_file(path)
         return self._add_stored(
             principal,

@@ -201,9 +201,10 @@ def test_vault_add_verify_and_export_from_the_command_line(data_dir: Path) -> No
 
     evidence = data_dir / "ad.html"
     evidence.write_text("<p>Продам оборудование, звонить +7 700 000 0101</p>", encoding="utf-8")
-    r = qorgau("vault", "add", str(evidence), "--type", "text/html", data_dir=data_dir)
+    r = qorgau("vault", "add", str(evidence), data_dir=data_dir)
     assert r.returncode == 0, r.stderr
     assert "Vault log at" in r.stdout
+    assert "text/html  [original]" in r.stdout  # type from the name; role shown as written
     ok = qorgau("vault", "verify", data_dir=data_dir)
     assert ok.returncode == 0, ok.stderr
     assert "0 problems" in ok.stdout
