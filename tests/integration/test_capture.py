@@ -8,6 +8,7 @@ Run with ``-s`` to see how long each capture took (timings are printed, never as
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from qorgau.errors import InvalidInput
 from qorgau.vault.capture import (
+    DEFAULT_MAX_RESOURCES,
     VIEWPORT,
     CaptureResult,
     capture,
@@ -82,8 +85,51 @@ GZ_BODY = gzip.compress(PLAIN_GZ_HTML, mtime=0)
 CHUNKS = [b"<!doctype html><title>chunked</title>", "<p>Бөліктер</p>".encode()]
 
 
+def _png(red: int) -> bytes:
+    """A valid 1x1 RGB PNG; ``red`` makes each one's bytes different."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(bytes([0, red % 256, 40, 80]))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+STYLED_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Жазба</title>
+<link rel="stylesheet" href="/assets/style.css">
+<script src="/assets/app.js"></script>
+</head><body><h1>Қоқан-лоққы</h1><img src="/assets/pic.png" alt="скриншот">
+<p id="js">script did not run</p></body></html>
+""".encode()
+# Byte-exact checks want bodies a player would serve as they are: note the non-ASCII bytes.
+STYLE_CSS = "/* стиль */ body { background: #eef; } h1 { color: #a00; }\n".encode()
+APP_JS = (
+    'document.addEventListener("DOMContentLoaded", () => {\n'
+    '  document.getElementById("js").textContent = "скрипт орындалды";\n});\n'
+).encode()
+PIC_PNG = _png(200)
+ASSETS = {
+    "/assets/style.css": ("text/css; charset=utf-8", STYLE_CSS),
+    "/assets/app.js": ("text/javascript; charset=utf-8", APP_JS),
+    "/assets/pic.png": ("image/png", PIC_PNG),
+}
+MANY_IMAGES = 300
+MANY_HTML = (
+    "<!doctype html><title>many</title><p>Суреттер</p>"
+    + "".join(f'<img src="/many/{n}.png" width="8" height="8">' for n in range(MANY_IMAGES))
+).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits for the
+    # delayed ACK (~40 ms) on every response after the first. Real servers set TCP_NODELAY.
+    disable_nagle_algorithm = True
     hits: ClassVar[Counter[str]] = Counter()
     lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -125,6 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in CHUNKS:
                 self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/styled":
+            self._send(200, STYLED_HTML)
+        elif self.path in ASSETS:
+            content_type, body = ASSETS[self.path]
+            self._send(200, body, {"Content-Type": content_type})
+        elif self.path == "/many":
+            self._send(200, MANY_HTML)
+        elif self.path.startswith("/many/") and self.path.endswith(".png"):
+            self._send(200, _png(int(self.path[6:-4])), {"Content-Type": "image/png"})
         elif self.path == "/big":
             self._send(200, b"x" * 4096, {"Content-Type": "application/octet-stream"})
         elif self.path == "/slow":
@@ -573,3 +628,133 @@ def test_html_to_text_keeps_lines_and_drops_invisible_parts() -> None:
         "<ul><li>один<li>два</ul>"
     )
     assert html_to_text(html) == "Бірінші\nекінші\nодин\nдва"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sub-resources fetched while rendering go into the same WARC.
+
+needs_chromium_for_resources = pytest.mark.skipif(
+    not HAS_CHROMIUM,
+    reason=f"Chromium is not installed at {CHROMIUM}: sub-resources are only fetched by rendering",
+)
+
+
+@pytest.fixture(scope="module")
+def styled(site: Site) -> tuple[CaptureResult, float]:
+    if not HAS_CHROMIUM:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: no sub-resources to record")
+    start = time.perf_counter()
+    result = capture(f"{site.base}/styled")
+    return result, time.perf_counter() - start
+
+
+@needs_chromium_for_resources
+def test_subresources_are_archived_byte_exact(
+    styled: tuple[CaptureResult, float], site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, seconds = styled
+    with capsys.disabled():
+        print(
+            f"\n[capture] loopback page with a stylesheet, an image and a script: {seconds:.2f} s "
+            f"(warc {len(result.warc)} B, wacz {len(result.wacz or b'')} B)"
+        )
+    assert result.ok, result.error
+    assert result.warnings == []
+    assert "скрипт орындалды" in result.text  # the archived script ran in the rendering
+    records = _records(result.warc)
+    responses = {r["uri"]: r for r in records if r["type"] == "response"}
+    requests = {r["uri"]: r for r in records if r["type"] == "request"}
+    metadata = next(r for r in records if r["type"] == "metadata")["raw"].decode()
+    for path, (content_type, body) in ASSETS.items():
+        url = f"{site.base}{path}"
+        response = responses[url]
+        assert response["raw"] == body, path  # byte-exact
+        assert response["http"].get_statuscode() == "200"
+        assert response["http"].get_header("Content-Type") == content_type
+        assert response["headers"].get_header("WARC-IP-Address") == "127.0.0.1"
+        request = requests[url]
+        assert request["headers"].get_header("WARC-Concurrent-To") == response[
+            "headers"
+        ].get_header("WARC-Record-ID")
+        assert request["http"].statusline == f"{path} HTTP/1.1"
+        assert "Qorgau" in request["http"].get_header("User-Agent")  # the browser's headers
+        assert request["http"].get_header("Referer") == f"{site.base}/styled"
+        digest = hashlib.sha256(body).hexdigest()
+        assert f"subresource: {url} status=200 bytes={len(body)} sha256={digest}" in metadata
+        assert site.hits[path] == 1  # fetched once, by us, and the browser got those bytes
+    assert site.hits["/styled"] == 1  # the document itself is still rendered from the WARC
+    assert responses[f"{site.base}/styled"]["raw"] == STYLED_HTML
+
+
+@needs_chromium_for_resources
+def test_subresources_are_in_the_wacz_index(
+    styled: tuple[CaptureResult, float], site: Site, tmp_path: Path
+) -> None:
+    result, _ = styled
+    assert result.wacz is not None, result.warnings
+    with zipfile.ZipFile(io.BytesIO(result.wacz)) as bundle:
+        lines = gzip.decompress(bundle.read("indexes/index.cdx.gz")).decode().splitlines()
+    indexed = {}
+    for line in lines:
+        entry = json.loads(line.split(" ", 2)[2])
+        indexed[entry["url"]] = entry
+    for path, (_, body) in ASSETS.items():
+        entry = indexed[f"{site.base}{path}"]
+        assert entry["status"] == "200"
+        sha1 = base64.b32encode(hashlib.sha1(body).digest()).decode()  # the CDX convention
+        assert entry["digest"] == f"sha1:{sha1}"
+    wacz_path = tmp_path / "styled.wacz"
+    wacz_path.write_bytes(result.wacz)
+    done = subprocess.run(
+        [sys.executable, "-m", "wacz", "validate", "-f", str(wacz_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_chromium_for_resources
+def test_subresources_are_capped_at_the_bound(site: Site) -> None:
+    start = time.perf_counter()
+    result = capture(f"{site.base}/many")
+    print(f"[capture] page with {MANY_IMAGES} images: {time.perf_counter() - start:.2f} s")
+    assert result.ok, result.error
+    records = _records(result.warc)
+    images = [r for r in records if r["type"] == "response" and "/many/" in r["uri"]]
+    assert len(images) == DEFAULT_MAX_RESOURCES
+    for image in images:
+        assert image["raw"] == _png(int(image["uri"].rsplit("/", 1)[1][:-4]))
+    blocked = MANY_IMAGES - DEFAULT_MAX_RESOURCES
+    assert any(
+        f"{DEFAULT_MAX_RESOURCES} resources archived, {blocked} further requests blocked" in w
+        for w in result.warnings
+    ), result.warnings
+    metadata = next(r for r in records if r["type"] == "metadata")["raw"].decode()
+    assert metadata.count("subresource: ") == DEFAULT_MAX_RESOURCES
+    assert "warning: sub-resource limit reached" in metadata
+    assert result.screenshot_png is not None
+
+
+@needs_chromium_for_resources
+def test_subresources_are_capped_in_bytes(site: Site) -> None:
+    result = capture(f"{site.base}/many", max_resource_bytes=1000)
+    assert result.ok, result.error
+    images = [r for r in _records(result.warc) if r["type"] == "response" and "/many/" in r["uri"]]
+    complete = [i for i in images if i["headers"].get_header("WARC-Truncated") is None]
+    assert len(complete) == 1000 // len(_png(0))  # as many 69-byte images as fit in 1000 bytes
+    assert all(i["headers"].get_header("WARC-Truncated") == "length" for i in images[14:])
+    assert sum(len(image["raw"]) for image in images) <= 1000
+    assert any("size limit reached (1000 bytes" in w for w in result.warnings), result.warnings
+
+
+def test_no_subresources_without_a_browser(site: Site) -> None:
+    before = sum(site.hits[path] for path in ASSETS)
+    url = f"{site.base}/styled"
+    for result in (capture(url, screenshot=False), capture(url, browser_path="/nonexistent/x")):
+        assert result.ok, result.error
+        records = _records(result.warc)
+        assert [r["uri"] for r in records if r["type"] == "response"] == [url]
+        assert "subresource:" not in records[-1]["raw"].decode()
+    assert sum(site.hits[path] for path in ASSETS) == before

@@ -13,8 +13,16 @@ happened. Everything else is derived from those bytes and is therefore reproduci
 * the screenshot and the visible text come from headless Chromium rendering *the archived
   HTML*: the main document is answered from the captured bytes (Playwright request routing)
   instead of being fetched a second time. The hostile site therefore sees one request, and
-  the picture matches the WARC even if the page changes between two fetches. Sub-resources
-  (styles, images, scripts) are fetched live by the browser and are **not** in the WARC;
+  the picture matches the WARC even if the page changes between two fetches;
+* the sub-resources the browser asks for while rendering (styles, images, scripts, fonts)
+  are fetched by *our* HTTP client, not the browser's, and written to the same WARC as
+  request/response pairs (raw bytes, real headers, connected address) before the browser is
+  answered with them: one request per resource, and what the screenshot shows is what the
+  WARC holds, so a player replays the page with its styles and pictures. Only GET/HEAD of
+  http(s) URLs are fetched, at most :data:`DEFAULT_MAX_RESOURCES` resources and
+  :data:`DEFAULT_MAX_RESOURCE_BYTES` bytes in all (a warning says when a bound cut the
+  capture short); anything else the page tries is blocked, so nothing the page loads
+  escapes the record and the capture never sends data (form posts, beacons) to the site;
 * the searchable fields (title, author handle, publication date, ...) come from a small,
   data-driven table of selectors (:data:`FIELD_EXTRACTORS`) applied to the rendered DOM, or
   to the archived HTML when there is no browser.
@@ -77,6 +85,8 @@ __all__ = [
     "CHROMIUM_ARGS",
     "DEFAULT_BROWSER_PATH",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_RESOURCES",
+    "DEFAULT_MAX_RESOURCE_BYTES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_USER_AGENT",
     "FIELD_EXTRACTORS",
@@ -96,6 +106,9 @@ MAX_REDIRECTS = 10
 VIEWPORT = {"width": 1280, "height": 800}
 # "networkidle" never comes on pages that poll or stream; wait for it at most this long.
 NETWORK_IDLE_CAP = 5.0
+# Bounds on the sub-resources recorded while rendering (count, and raw bytes in all).
+DEFAULT_MAX_RESOURCES = 200
+DEFAULT_MAX_RESOURCE_BYTES = 50 * 1024 * 1024
 # Without the background-networking switches Chromium phones home (component updates, sync,
 # safe browsing), which both leaks the capture and is refused on closed networks.
 CHROMIUM_ARGS = (
@@ -816,6 +829,7 @@ class _Render:
     title: str | None = None
     dom_html: str | None = None
     rendered_url: str | None = None
+    resources: list[_Hop] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -847,10 +861,168 @@ def _outside_event_loop(work: Callable[[], _T]) -> _T:
 
 
 _NOT_REPLAYED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+# Browser request headers our client sets itself (framing, connection, encodings it decodes).
+_NOT_FORWARDED_HEADERS = frozenset(
+    {"host", "content-length", "connection", "keep-alive", "accept-encoding", "te", "upgrade"}
+)
+
+
+def _replay_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in _headers_dict(pairs).items()
+        if name.lower() not in _NOT_REPLAYED_HEADERS
+    }
+
+
+class _Subresources:
+    """Answers the browser's sub-resource requests through our HTTP client, recording each.
+
+    Runs inside Playwright's sync dispatcher, so requests are fetched one after another;
+    the bounds (count, total raw bytes, the rendering deadline) keep that finite. A URL
+    requested twice is answered from memory, not fetched twice.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        max_resources: int,
+        max_bytes: int,
+        max_body_bytes: int,
+        deadline: float,
+        timeout: float,
+    ) -> None:
+        self.client = client
+        self.max_resources = max_resources
+        self.max_bytes = max_bytes
+        self.max_body_bytes = max_body_bytes
+        self.deadline = deadline
+        self.timeout = timeout
+        self.hops: list[_Hop] = []
+        self.total_bytes = 0
+        self.bytes_exhausted = max_bytes <= 0
+        self.over_count = 0  # blocked: the count bound was reached
+        self.over_bytes = 0  # blocked or truncated: the byte bound was reached
+        self.over_time = 0  # blocked: the rendering deadline had passed
+        self.other_methods = 0  # blocked: not GET/HEAD
+        self._answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+
+    def handle(self, route: Route) -> None:
+        request = route.request
+        url = request.url
+        if not url.lower().startswith(("http://", "https://")):
+            route.continue_()  # data:, blob: ...: nothing goes over the network to record
+            return
+        method = request.method.upper()
+        if method not in {"GET", "HEAD"}:
+            self.other_methods += 1
+            route.abort("blockedbyclient")
+            return
+        cached = self._answers.get(f"{method} {url}")
+        if cached is not None:
+            status, headers, body = cached
+            route.fulfill(status=status, headers=headers, body=body)
+            return
+        reason = self._refusal()
+        if reason is not None:
+            route.abort("blockedbyclient")
+            return
+        hop = self._fetch(method, url, request.headers)
+        if hop is None or hop.status is None or hop.truncated:
+            route.abort("failed")
+            return
+        body = _decoded_body(hop) if method == "GET" else b""
+        headers = _replay_headers(hop.response_headers)
+        self._answers[f"{method} {url}"] = (hop.status, headers, body)
+        route.fulfill(status=hop.status, headers=headers, body=body)
+
+    def _refusal(self) -> str | None:
+        if len(self.hops) >= self.max_resources:
+            self.over_count += 1
+            return "count"
+        if self.bytes_exhausted:
+            self.over_bytes += 1
+            return "bytes"
+        if time.monotonic() >= self.deadline:
+            self.over_time += 1
+            return "time"
+        return None
+
+    def _fetch(self, method: str, url: str, browser_headers: dict[str, str]) -> _Hop | None:
+        headers = [
+            (name, value)
+            for name, value in browser_headers.items()
+            if name.lower() not in _NOT_FORWARDED_HEADERS
+        ]
+        remaining = self.deadline - time.monotonic()
+        try:
+            request = self.client.build_request(
+                method, url, headers=headers, timeout=httpx.Timeout(max(remaining, 0.05))
+            )
+        except (httpx.InvalidURL, ValueError):
+            return None
+        hop = _Hop(url=str(request.url), started_at=_utcnow(), request=request)
+        self.hops.append(hop)
+        limit = min(self.max_body_bytes, self.max_bytes - self.total_bytes)
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            hop.note = f"no response: {_describe_error(exc, hop, self.timeout)}"
+            return hop
+        try:
+            error = _read_response(
+                response, hop, max_body_bytes=limit, deadline=self.deadline, timeout=self.timeout
+            )
+        finally:
+            response.close()
+        self.total_bytes += len(hop.body)
+        if error:
+            hop.note = error
+            if hop.truncated == "length" and limit < self.max_body_bytes:
+                # Cut by the budget, not by its own size: nothing more fits.
+                self.over_bytes += 1
+                self.bytes_exhausted = True
+        if self.total_bytes >= self.max_bytes:
+            self.bytes_exhausted = True
+        return hop
+
+    def warnings(self) -> list[str]:
+        found: list[str] = []
+        if self.over_count:
+            found.append(
+                f"sub-resource limit reached: {self.max_resources} resources archived, "
+                f"{self.over_count} further requests blocked and not archived"
+            )
+        if self.over_bytes:
+            found.append(
+                f"sub-resource size limit reached ({self.max_bytes} bytes in all): "
+                f"{self.over_bytes} resources truncated or blocked and not archived"
+            )
+        if self.over_time:
+            found.append(
+                f"{self.over_time} sub-resource requests came after the {self.timeout:g} s "
+                "rendering time and were blocked"
+            )
+        if self.other_methods:
+            found.append(
+                f"{self.other_methods} requests other than GET/HEAD (form posts, beacons) were "
+                "blocked: the capture sends no data to the site"
+            )
+        failed = sum(1 for hop in self.hops if hop.note and hop.status is None)
+        if failed:
+            found.append(f"{failed} sub-resources could not be fetched (see the WARC metadata)")
+        return found
 
 
 def _render(
-    final: _Hop, decoded: bytes, *, browser_path: str, timeout: float, user_agent: str
+    final: _Hop,
+    decoded: bytes,
+    *,
+    browser_path: str,
+    timeout: float,
+    user_agent: str,
+    limits: _ResourceLimits,
 ) -> _Render:
     """Screenshot, text, title and DOM of the archived document in headless Chromium."""
     from playwright.sync_api import Error as PlaywrightError
@@ -864,19 +1036,26 @@ def _render(
         seconds = max(deadline - time.monotonic(), 0.5)
         return 1000 * (min(seconds, cap) if cap is not None else seconds)
 
-    replay_headers = {
-        name: value
-        for name, value in _headers_dict(final.response_headers).items()
-        if name.lower() not in _NOT_REPLAYED_HEADERS
-    }
+    replay_headers = _replay_headers(final.response_headers)
     served = threading.Event()
 
     with (
         tempfile.TemporaryDirectory(
             prefix="qorgau-chromium-", ignore_cleanup_errors=True
         ) as profile,
+        # Same policy as the document fetch: no proxy from the environment, no redirects
+        # followed behind the browser's back (it follows them, each hop is recorded).
+        httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client,
         sync_playwright() as playwright,
     ):
+        resources = _Subresources(
+            client,
+            max_resources=limits.count,
+            max_bytes=limits.total_bytes,
+            max_body_bytes=limits.body_bytes,
+            deadline=deadline,
+            timeout=timeout,
+        )
         context = playwright.chromium.launch_persistent_context(
             profile,
             executable_path=browser_path,
@@ -902,7 +1081,7 @@ def _render(
                     served.set()
                     route.fulfill(status=final.status or 200, headers=replay_headers, body=decoded)
                 else:
-                    route.continue_()
+                    resources.handle(route)
 
             page.route("**/*", route)
             try:
@@ -928,6 +1107,8 @@ def _render(
             result.warnings.append(f"browser rendering failed: {_first_line(str(exc))}")
         finally:
             context.close()
+        result.resources = resources.hops
+        result.warnings.extend(resources.warnings())
     return result
 
 
@@ -935,8 +1116,21 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
 
 
+@dataclass(frozen=True)
+class _ResourceLimits:
+    count: int
+    total_bytes: int
+    body_bytes: int
+
+
 def _render_safely(
-    final: _Hop, decoded: bytes, *, browser_path: str, timeout: float, user_agent: str
+    final: _Hop,
+    decoded: bytes,
+    *,
+    browser_path: str,
+    timeout: float,
+    user_agent: str,
+    limits: _ResourceLimits,
 ) -> _Render:
     """Rendering is best effort: the WARC is the evidence, a missing browser only costs the
     screenshot and the rendered text (a warning says so)."""
@@ -954,7 +1148,12 @@ def _render_safely(
     try:
         return _outside_event_loop(
             lambda: _render(
-                final, decoded, browser_path=browser_path, timeout=timeout, user_agent=user_agent
+                final,
+                decoded,
+                browser_path=browser_path,
+                timeout=timeout,
+                user_agent=user_agent,
+                limits=limits,
             )
         )
     except Exception as exc:  # launch failures, driver crashes: keep the WARC
@@ -1018,8 +1217,8 @@ def _build_warc(data: _WarcInput) -> bytes:
     writer.write_record(warcinfo)
     warcinfo_id = warcinfo.rec_headers.get_header("WARC-Record-ID")
 
-    final_response_id: str | None = None
-    for hop in data.fetch.hops:
+    def write_exchange(hop: _Hop) -> str | None:
+        """Response (when one came) and request records of one hop; the response's ID."""
         common = {"WARC-Date": _warc_date(hop.started_at), "WARC-Warcinfo-ID": warcinfo_id}
         if hop.connected_ip:
             common["WARC-IP-Address"] = hop.connected_ip
@@ -1050,9 +1249,8 @@ def _build_warc(data: _WarcInput) -> bytes:
             )
             writer.write_record(response)
             response_id = response.rec_headers.get_header("WARC-Record-ID")
-            final_response_id = response_id
         # httpx speaks HTTP/1.1 here (no HTTP/2), whatever version the server answers in.
-        request_line = f"GET {hop.request.url.raw_path.decode('ascii')} HTTP/1.1"
+        request_line = f"{hop.request.method} {hop.request.url.raw_path.decode('ascii')} HTTP/1.1"
         request_headers = StatusAndHeaders(
             request_line, _request_pairs(hop.request), is_http_request=True
         )
@@ -1069,6 +1267,13 @@ def _build_warc(data: _WarcInput) -> bytes:
                 warc_headers_dict=request_warc,
             )
         )
+        return response_id
+
+    final_response_id: str | None = None
+    for hop in data.fetch.hops:
+        final_response_id = write_exchange(hop) or final_response_id
+    for resource in data.render.resources if data.render is not None else []:
+        write_exchange(resource)
 
     final = data.fetch.hops[-1]
     screenshot_uri: str | None = None
@@ -1159,9 +1364,26 @@ def _metadata_fields(data: _WarcInput, screenshot_uri: str | None) -> str:
         lines.append(("viewport", f"{VIEWPORT['width']}x{VIEWPORT['height']}"))
     if render is not None and render.rendered_url and render.rendered_url != fetch.hops[-1].url:
         lines.append(("rendered-url", render.rendered_url))
+    for resource in render.resources if render is not None else []:
+        lines.append(("subresource", _resource_line(resource)))
     for warning in data.warnings:
         lines.append(("warning", warning))
     return "".join(f"{name}: {_one_line(value)}\r\n" for name, value in lines)
+
+
+def _resource_line(hop: _Hop) -> str:
+    """``URL status=... bytes=... sha256=...`` (URLs hold no spaces: this splits safely)."""
+    if hop.status is None:
+        return f"{hop.url} status=none error={hop.note or 'no response'}"
+    line = (
+        f"{hop.url} status={hop.status} bytes={len(hop.body)} "
+        f"sha256={hashlib.sha256(hop.body).hexdigest()}"
+    )
+    if hop.request.method != "GET":
+        line += f" method={hop.request.method}"
+    if hop.truncated:
+        line += f" truncated={hop.truncated}"
+    return line
 
 
 def _build_wacz(
@@ -1244,21 +1466,33 @@ def capture(
     browser_path: str = DEFAULT_BROWSER_PATH,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     user_agent: str = DEFAULT_USER_AGENT,
+    max_resources: int = DEFAULT_MAX_RESOURCES,
+    max_resource_bytes: int = DEFAULT_MAX_RESOURCE_BYTES,
 ) -> CaptureResult:
     """Capture ``url`` as evidence; never raises for an unreachable page.
 
     ``timeout`` bounds the HTTP fetch (the whole redirect chain) and, separately, the browser
     rendering. ``screenshot=False`` skips the browser altogether: text and fields then come
-    from the archived HTML. Blocking: from async code use ``asyncio.to_thread(capture, url)``.
+    from the archived HTML, and no sub-resource is fetched. While rendering, at most
+    ``max_resources`` sub-resources and ``max_resource_bytes`` raw bytes in all are fetched
+    into the WARC (each also bounded by ``max_body_bytes``); 0 blocks them all. Blocking: from
+    async code use ``asyncio.to_thread(capture, url)``.
 
     Raises :class:`InvalidInput` (field ``url``) only for an address that is not an
-    http(s) URL with a host, and (field ``timeout``/``max_body_bytes``) for non-positive limits.
+    http(s) URL with a host, and (field ``timeout``/``max_body_bytes``/``max_resources``/
+    ``max_resource_bytes``) for out-of-range limits.
     """
     target = _check_url(url)
     if not timeout > 0:
         raise InvalidInput.single("timeout", "min", "the timeout must be a positive number")
     if max_body_bytes <= 0:
         raise InvalidInput.single("max_body_bytes", "min", "the size limit must be positive")
+    if max_resources < 0:
+        raise InvalidInput.single("max_resources", "min", "the resource limit must not be negative")
+    if max_resource_bytes < 0:
+        raise InvalidInput.single(
+            "max_resource_bytes", "min", "the resource size limit must not be negative"
+        )
     capture_id = uuid.uuid4().hex
     started_at = _utcnow()
     fetch = _fetch(target, timeout=timeout, max_body_bytes=max_body_bytes, user_agent=user_agent)
@@ -1281,7 +1515,12 @@ def capture(
         html = _decode_text(decoded, content_type)
         if screenshot:
             render = _render_safely(
-                final, decoded, browser_path=browser_path, timeout=timeout, user_agent=user_agent
+                final,
+                decoded,
+                browser_path=browser_path,
+                timeout=timeout,
+                user_agent=user_agent,
+                limits=_ResourceLimits(max_resources, max_resource_bytes, max_body_bytes),
             )
             warnings.extend(render.warnings)
     elif complete and (media_type.startswith("text/") or media_type in TEXT_TYPES):
