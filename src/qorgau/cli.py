@@ -879,6 +879,71 @@ def monitor_verdicts(
         err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(problem))}", highlight=False)
 
 
+@monitor_app.command("import")
+@guarded
+def monitor_import(
+    paths: Annotated[list[Path], typer.Argument(help="OONI Web Connectivity files or folders")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Take OONI measurements into the monitor: per-host state, incidents, the register."""
+    from qorgau.desk import CaseDesk
+    from qorgau.monitor_desk import MonitorDesk
+
+    for p in paths:
+        if not p.exists():
+            fail(InvalidInput.single("path", "exists", f"{p} does not exist"))
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        md = MonitorDesk(CaseDesk(store))
+        rep = md.import_ooni(md.cases.system("monitor"), paths)
+    for problem in rep.problems:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(problem))}", highlight=False)
+    out.print(
+        t(
+            "Read {read} measurements: {new} new, {known} already known; {blocked} hosts became"
+            " blocked; incidents opened: {incidents}.",
+            read=rep.read,
+            new=rep.new,
+            known=rep.already_known,
+            blocked=rep.became_blocked,
+            incidents=", ".join(rep.incidents_opened) or "-",
+        )
+    )
+
+
+@monitor_app.command("register")
+@guarded
+def monitor_register(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV instead of a table")] = False,
+) -> None:
+    """The register of blocked resources: host, networks, first and last seen, method."""
+    from qorgau.desk import CaseDesk
+    from qorgau.monitor_desk import MonitorDesk, register_csv
+
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        md = MonitorDesk(CaseDesk(store))
+        entries = md.register(md.cases.system("cli"))
+    if csv_out:
+        sys.stdout.write(register_csv(entries))
+        return
+    table = Table()
+    for col in (t("host"), t("networks"), t("first seen"), t("last seen"), t("method")):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            e.host,
+            "\n".join(n["network"] for n in e.networks),
+            e.first_seen.strftime("%Y-%m-%d %H:%M"),
+            e.last_seen.strftime("%Y-%m-%d %H:%M"),
+            ", ".join(e.methods),
+        )
+    out.print(table)
+
+
 @contextlib.contextmanager
 def opened_store(s: Settings) -> Iterator[Store]:
     """The store for one command: opened, its schema checked, closed whatever happens."""

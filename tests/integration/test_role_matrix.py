@@ -63,6 +63,14 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
+        ("POST", "/api/v1/monitor/measurements"): {
+            "input": "https://orda.example/",
+            "measurement_start_time": "2025-05-06 04:00:00",
+            "probe_cc": "KZ",
+            "probe_asn": "AS9198",
+            "test_name": "web_connectivity",
+            "test_keys": {"queries": [], "requests": [], "tcp_connect": [], "control": {}},
+        },
         ("POST", "/api/v1/incidents/{public_id}/evidence/capture"): {
             "url": "http://127.0.0.1:9/closed-port"
         },

@@ -58,6 +58,8 @@ class Action(StrEnum):
     VAULT_WRITE = "vault.write"
     VAULT_EXPORT = "vault.export"
     VAULT_VERIFY = "vault.verify"
+    MONITOR_WRITE = "monitor.write"
+    REGISTER_READ = "register.read"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -109,6 +111,9 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.VAULT_WRITE: frozenset({*HANDLERS, Role.LEGAL}),
     Action.VAULT_EXPORT: frozenset({*LEADS, Role.LEGAL}),
     Action.VAULT_VERIFY: frozenset({*LEADS, Role.LEGAL}),
+    Action.MONITOR_WRITE: HANDLERS,
+    # The register of blocked resources is public, as ARTICLE 19 recommends.
+    Action.REGISTER_READ: frozenset({*EVERYONE, None}),
 }
 
 

@@ -516,3 +516,47 @@ vault_custody = sa.Table(
     sa.Column("address", sa.String(64), nullable=True),
     sa.Index("ix_vault_custody_item", "item_id", "id"),
 )
+
+# -- reachability monitor ------------------------------------------------------------------
+
+monitor_observations = sa.Table(
+    "monitor_observations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("network", sa.String(120), nullable=False),  # "KZ AS9198 Kazakhtelecom"
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("verdict", sa.String(24), nullable=False),
+    sa.Column("confirmed", sa.Boolean, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # ooni | qorgau
+    sa.Column("source_id", sa.String(200), nullable=False),
+    sa.Column("vault_item_id", sa.Integer, sa.ForeignKey("vault_items.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "source", "source_id"),
+    sa.Index("ix_monitor_observations_host", "org_id", "host", "started_at"),
+)
+
+monitor_hosts = sa.Table(
+    "monitor_hosts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("network", sa.String(120), nullable=False),
+    # accessible | blocked | down | unknown: the latest state, with the verdict behind it
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("verdict", sa.String(24), nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("first_blocked_at", UTCDateTime, nullable=True),
+    sa.Column("last_blocked_at", UTCDateTime, nullable=True),
+    sa.Column("methods", sa.JSON, nullable=False),  # blocking verdicts seen
+    sa.Column(
+        "legal_basis", sa.String(24), nullable=False
+    ),  # court_order | administrative | none_known
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.UniqueConstraint("org_id", "host", "network"),
+)

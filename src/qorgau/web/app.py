@@ -15,6 +15,7 @@ from qorgau.alerts.dispatcher import Dispatcher
 from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.escalation import EscalationLoop
+from qorgau.monitor_desk import MonitorDesk
 from qorgau.response_desk import ResponseDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
@@ -63,6 +64,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         await indexer.start()
         app.state.response_desk = ResponseDesk(app.state.desk)
         app.state.vault_desk = VaultDesk(app.state.desk)
+        app.state.monitor_desk = MonitorDesk(app.state.desk)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay

@@ -3,9 +3,9 @@ read an item (logged with a reason), export a court-ready package, verify the va
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal
@@ -208,3 +208,54 @@ def consistency_proof(
 ) -> dict[str, object]:
     old, new, proof = vd(request).consistency(who, old_size, new_size)
     return {"old": _head(old), "new": _head(new), "proof": [p.hex() for p in proof]}
+
+
+@router.get(
+    "/register",
+    summary="The public register of blocked resources (JSON, or CSV with ?format=csv)",
+    **route(Action.REGISTER_READ),
+)
+def blocked_register(
+    request: Request,
+    who: Who,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
+    import json
+
+    from qorgau.monitor_desk import register_csv
+
+    entries = request.app.state.monitor_desk.register(who)
+    if format == "csv":
+        return Response(register_csv(entries), media_type="text/csv; charset=utf-8")
+    body = [
+        {
+            "host": e.host,
+            "first_seen": e.first_seen.isoformat(),
+            "last_seen": e.last_seen.isoformat(),
+            "currently_blocked": e.currently_blocked,
+            "methods": e.methods,
+            "networks": e.networks,
+            "legal_basis": e.legal_basis,
+            "observations": e.observations,
+        }
+        for e in entries
+    ]
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+@router.post(
+    "/monitor/measurements",
+    summary="Upload one measurement (OONI Web Connectivity JSON); stored once, classified, and"
+    " the host's state, incident and register updated",
+    **route(Action.MONITOR_WRITE),
+)
+def upload_measurement(
+    request: Request, who: Who, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    rep = request.app.state.monitor_desk.take_ooni(who, body)
+    return {
+        "new": rep.new,
+        "already_known": rep.already_known,
+        "became_blocked": rep.became_blocked,
+        "incidents_opened": rep.incidents_opened,
+    }

@@ -1,0 +1,218 @@
+"""Monitor use cases: take in measurements (OONI's public ones today, Qorgau's agents next),
+track each host per network, open an incident when a host becomes blocked — with the
+measurement kept in the evidence vault — and publish the register of blocked resources."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from dataclasses import replace as replace_measurement
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from qorgau.desk import CaseDesk
+from qorgau.domain import access
+from qorgau.domain.access import Action
+from qorgau.domain.model import Principal, ReportFields, Role, TargetInput
+from qorgau.errors import InvalidInput
+from qorgau.monitor.classify import classify
+from qorgau.monitor.fingerprints import Fingerprints, load_default
+from qorgau.monitor.model import Measurement, Verdict, VerdictKind
+from qorgau.monitor.ooni import parse_records
+from qorgau.store import monitor as monitor_repo
+from qorgau.store import vault as vault_repo
+from qorgau.store.blobs import BlobStore
+from qorgau.store.intake import store_report
+from qorgau.store.monitor import RegisterEntry
+
+LIVE_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class ImportReport:
+    read: int = 0
+    new: int = 0
+    already_known: int = 0
+    became_blocked: int = 0
+    incidents_opened: list[str] = field(default_factory=list)
+    problems: list[InvalidInput] = field(default_factory=list)
+
+
+class MonitorDesk:
+    def __init__(
+        self,
+        case_desk: CaseDesk,
+        fingerprints: Fingerprints | None = None,
+        blobs: BlobStore | None = None,
+    ) -> None:
+        self.cases = case_desk
+        self.store = case_desk.store
+        self.fingerprints = fingerprints or load_default()
+        self.blobs = blobs or BlobStore.for_settings(self.store.settings)
+
+    def import_ooni(self, principal: Principal, paths: list[Path]) -> ImportReport:
+        access.authorize(principal, Action.MONITOR_WRITE)
+        report = ImportReport()
+        for path in paths:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for f in files:
+                if f.suffix not in (".json", ".jsonl", ".jsonc") or f.name.startswith(
+                    ("analysis", "observations")
+                ):
+                    continue  # OONI's own analysis outputs sit beside measurements
+                records, problems = parse_records(f)
+                report.problems.extend(problems)
+                for rec in records:
+                    report.read += 1
+                    raw = json.dumps(rec.raw, ensure_ascii=False, sort_keys=True).encode()
+                    self._take(principal, rec.measurement, raw, report)
+        return report
+
+    def take_ooni(self, principal: Principal, raw: dict[str, Any]) -> ImportReport:
+        """One uploaded measurement in OONI's Web Connectivity format."""
+        from qorgau.monitor.ooni import parse_measurement
+
+        access.authorize(principal, Action.MONITOR_WRITE)
+        m = parse_measurement(raw, origin=Path("upload"), line=1)
+        data = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
+        return self.take(principal, m, data)
+
+    def take(self, principal: Principal, m: Measurement, raw: bytes) -> ImportReport:
+        """One measurement from any source (an agent's upload, a lab run)."""
+        access.authorize(principal, Action.MONITOR_WRITE)
+        report = ImportReport(read=1)
+        self._take(principal, m, raw, report)
+        return report
+
+    def _take(self, principal: Principal, m: Measurement, raw: bytes, report: ImportReport) -> None:
+        host = (urlsplit(m.url).hostname or "").lower()
+        if not host:
+            report.problems.append(
+                InvalidInput.single("url", "host", f"{m.url!r} names no host; not recorded")
+            )
+            return
+        verdict = classify(m, self.fingerprints)
+        now = self.store.now()
+        sha = self.blobs.put(raw)
+        # The measurement's own bytes identify it: importing the same file twice, or two
+        # measurements sharing a report id, are told apart exactly.
+        m = replace_measurement(m, source_id=f"sha256:{sha}")
+        with self.store.write() as conn:
+            recorded = monitor_repo.record(conn, principal.org_id, m, verdict, host, now)
+            if recorded is None:
+                report.already_known += 1
+                return
+            report.new += 1
+            incident_id = monitor_repo.open_incident_for(conn, principal.org_id, host)
+            public_id = None
+            if recorded.became_blocked:
+                report.became_blocked += 1
+                if incident_id is None:
+                    job = self.cases.prepare_report(
+                        principal,
+                        _report_fields(m, verdict, host),
+                        tag="incident:opened:monitor",
+                    )
+                    # A block seen today gets clocks and pages the on-call responder; one
+                    # found in last year's public data is recorded without waking anyone.
+                    job = replace(job, respond=now - m.started_at < LIVE_WINDOW)
+                    stored = store_report(conn, self.store, job, now)
+                    incident_id, public_id = stored.id, stored.public_id
+                    report.incidents_opened.append(stored.public_id)
+                monitor_repo.link_incident(conn, recorded.host_id, incident_id)
+            if incident_id is not None and public_id is None:
+                public_id = self._public_id(conn, incident_id)
+            # Every observation is evidence: kept in the vault, with its case once there is one.
+            items, _ = vault_repo.add_items(
+                conn,
+                self.store.cipher,
+                vault_repo.signing_keys(self.store),
+                [
+                    vault_repo.NewItem(
+                        org_id=principal.org_id,
+                        sha256=sha,
+                        size=len(raw),
+                        media_type="application/json",
+                        method="measurement",
+                        collector_id=principal.user_id,
+                        collector_name=principal.username,
+                        collected_at=now,
+                        incident_id=incident_id,
+                        incident_public_id=public_id,
+                        source=f"{m.source}:{m.url}",
+                        details={
+                            "verdict": str(verdict.kind),
+                            "confirmed": verdict.confirmed,
+                            "evidence": list(verdict.evidence),
+                            "network": monitor_repo.network_of(m),
+                            "measured_at": m.started_at.isoformat(),
+                        },
+                    )
+                ],
+                now,
+            )
+            monitor_repo.link_evidence(conn, recorded.observation_id, items[0].id)
+
+    @staticmethod
+    def _public_id(conn: Any, incident_id: int) -> str | None:
+        from qorgau.store import incidents as repo
+
+        return repo.public_ids(conn, [incident_id]).get(incident_id)
+
+    def register(self, principal: Principal) -> list[RegisterEntry]:
+        access.authorize(principal, Action.REGISTER_READ)
+        org = None if principal.role is Role.ADMIN else principal.org_id
+        with self.store.read() as conn:
+            return monitor_repo.register(conn, org)
+
+
+def _report_fields(m: Measurement, v: Verdict, host: str) -> ReportFields:
+    throttled = v.kind is VerdictKind.THROTTLING
+    network = m.vantage.network_name or m.vantage.asn or "a monitored network"
+    return ReportFields(
+        title=f"{host} {'throttled' if throttled else 'blocked'} on {network}"[:300],
+        description="\n".join(v.evidence)[:20_000],
+        started_at=m.started_at,
+        reported_at=m.started_at,
+        attack_types=("throttling",) if throttled else ("website_blocking",),
+        platform="isp_network",
+        ongoing=True,
+        targets=(TargetInput("website", host, host),),
+        external_ref=f"monitor:{host}"[:200],
+    )
+
+
+def register_csv(entries: list[RegisterEntry]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(
+        [
+            "host",
+            "first_seen",
+            "last_seen",
+            "currently_blocked",
+            "methods",
+            "networks",
+            "legal_basis",
+            "observations",
+        ]
+    )
+    for e in entries:
+        w.writerow(
+            [
+                e.host,
+                e.first_seen.isoformat(),
+                e.last_seen.isoformat(),
+                "yes" if e.currently_blocked else "no",
+                " ".join(e.methods),
+                "; ".join(n["network"] for n in e.networks),
+                e.legal_basis,
+                " ".join(str(i) for i in e.observations),
+            ]
+        )
+    return buf.getvalue()

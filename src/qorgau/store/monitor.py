@@ -1,0 +1,224 @@
+"""Observations of hosts per network, each host's state over time, and the register of blocked
+resources derived from them.
+
+Observations arrive out of order (an OONI import of last month, an agent uploading after a
+network cut), so a host's current state only moves forward in time, while first/last-blocked
+keep the whole span. An observation is stored once per source id: importing a file twice, or an
+agent retrying an upload, counts nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from qorgau.monitor.model import Measurement, Verdict, VerdictKind
+from qorgau.store.tables import monitor_hosts, monitor_observations
+
+BLOCKING = {
+    VerdictKind.DNS_TAMPERING,
+    VerdictKind.TCP_IP_BLOCKING,
+    VerdictKind.TLS_INTERFERENCE,
+    VerdictKind.HTTP_BLOCKPAGE,
+    VerdictKind.THROTTLING,
+}
+LEGAL_BASES = ("court_order", "administrative_order", "none_known")
+
+
+def state_of(v: Verdict) -> str:
+    if v.kind in BLOCKING or (v.kind is VerdictKind.HTTP_DIFF and v.confirmed):
+        return "blocked"
+    if v.kind is VerdictKind.ACCESSIBLE:
+        return "accessible"
+    if v.kind is VerdictKind.DOWN_EVERYWHERE:
+        return "down"
+    if v.kind is VerdictKind.HTTP_DIFF:
+        return "anomaly"
+    return "unknown"
+
+
+def network_of(m: Measurement) -> str:
+    parts = [m.vantage.country or "", m.vantage.asn or "", m.vantage.network_name or ""]
+    return " ".join(p for p in parts if p)[:120] or "unknown network"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    observation_id: int
+    host_id: int
+    state: str
+    became_blocked: bool  # this observation moved the host into "blocked" on its network
+
+
+def record(
+    conn: sa.Connection,
+    org_id: int,
+    m: Measurement,
+    v: Verdict,
+    host: str,
+    now: datetime,
+) -> Recorded | None:
+    """Store one observation and move its host's state; ``None`` if already stored."""
+    source_id = m.source_id or f"{m.url}@{m.started_at.isoformat()}@{network_of(m)}"
+    known = conn.execute(
+        sa.select(monitor_observations.c.id).where(
+            monitor_observations.c.org_id == org_id,
+            monitor_observations.c.source == m.source,
+            monitor_observations.c.source_id == source_id[:200],
+        )
+    ).first()
+    if known is not None:
+        return None
+    network = network_of(m)
+    obs_id = conn.execute(
+        monitor_observations.insert()
+        .values(
+            org_id=org_id,
+            url=m.url,
+            host=host,
+            network=network,
+            started_at=m.started_at,
+            verdict=str(v.kind),
+            confirmed=v.confirmed,
+            evidence=list(v.evidence),
+            source=m.source,
+            source_id=source_id[:200],
+            created_at=now,
+        )
+        .returning(monitor_observations.c.id)
+    ).scalar_one()
+    state = state_of(v)
+    blocked = state == "blocked"
+    h = monitor_hosts.c
+    row = (
+        conn.execute(
+            sa.select(monitor_hosts).where(h.org_id == org_id, h.host == host, h.network == network)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        host_id = conn.execute(
+            monitor_hosts.insert()
+            .values(
+                org_id=org_id,
+                host=host,
+                network=network,
+                state=state,
+                verdict=str(v.kind),
+                since=m.started_at,
+                last_seen=m.started_at,
+                first_blocked_at=m.started_at if blocked else None,
+                last_blocked_at=m.started_at if blocked else None,
+                methods=[str(v.kind)] if blocked else [],
+                legal_basis="none_known",
+            )
+            .returning(h.id)
+        ).scalar_one()
+        return Recorded(int(obs_id), int(host_id), state, blocked)
+    values: dict[str, Any] = {}
+    became = False
+    if m.started_at >= row["last_seen"]:
+        values["last_seen"] = m.started_at
+        values["verdict"] = str(v.kind)
+        if state != row["state"]:
+            values.update(state=state, since=m.started_at)
+            became = blocked
+    if blocked:
+        first, last = row["first_blocked_at"], row["last_blocked_at"]
+        values["first_blocked_at"] = min(first, m.started_at) if first else m.started_at
+        values["last_blocked_at"] = max(last, m.started_at) if last else m.started_at
+        methods = list(row["methods"] or [])
+        if str(v.kind) not in methods:
+            values["methods"] = [*methods, str(v.kind)]
+    if values:
+        conn.execute(monitor_hosts.update().where(h.id == row["id"]).values(values))
+    return Recorded(int(obs_id), int(row["id"]), values.get("state", row["state"]), became)
+
+
+def open_incident_for(conn: sa.Connection, org_id: int, host: str) -> int | None:
+    """The incident already tracking this host's blocking, on any network, if one is set."""
+    h = monitor_hosts.c
+    return conn.execute(
+        sa.select(h.incident_id)
+        .where(h.org_id == org_id, h.host == host, h.incident_id.is_not(None))
+        .limit(1)
+    ).scalar()
+
+
+def link_incident(conn: sa.Connection, host_id: int, incident_id: int) -> None:
+    conn.execute(
+        monitor_hosts.update().where(monitor_hosts.c.id == host_id).values(incident_id=incident_id)
+    )
+
+
+def link_evidence(conn: sa.Connection, observation_id: int, item_id: int) -> None:
+    conn.execute(
+        monitor_observations.update()
+        .where(monitor_observations.c.id == observation_id)
+        .values(vault_item_id=item_id)
+    )
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    host: str
+    networks: list[dict[str, Any]]
+    first_seen: datetime
+    last_seen: datetime
+    methods: list[str]
+    legal_basis: str
+    currently_blocked: bool
+    observations: list[int]  # ids of the observations that show the blocking
+
+
+def register(conn: sa.Connection, org_id: int | None) -> list[RegisterEntry]:
+    """Every host ever seen blocked, with where, since when, how, and on what legal basis."""
+    h = monitor_hosts.c
+    stmt = sa.select(monitor_hosts).where(h.first_blocked_at.is_not(None))
+    if org_id is not None:
+        stmt = stmt.where(h.org_id == org_id)
+    by_host: dict[str, list[Any]] = {}
+    for row in conn.execute(stmt.order_by(h.host, h.network)).mappings():
+        by_host.setdefault(row["host"], []).append(row)
+    obs = monitor_observations.c
+    out = []
+    for host, rows in by_host.items():
+        ids = list(
+            conn.execute(
+                sa.select(obs.id)
+                .where(
+                    obs.host == host,
+                    obs.verdict.in_([str(k) for k in BLOCKING]),
+                    *([obs.org_id == org_id] if org_id is not None else []),
+                )
+                .order_by(obs.started_at)
+                .limit(50)
+            ).scalars()
+        )
+        bases = {r["legal_basis"] for r in rows}
+        out.append(
+            RegisterEntry(
+                host=host,
+                networks=[
+                    {
+                        "network": r["network"],
+                        "state": r["state"],
+                        "first_blocked": r["first_blocked_at"].isoformat(),
+                        "last_blocked": r["last_blocked_at"].isoformat(),
+                        "methods": r["methods"],
+                    }
+                    for r in rows
+                ],
+                first_seen=min(r["first_blocked_at"] for r in rows),
+                last_seen=max(r["last_blocked_at"] for r in rows),
+                methods=sorted({m for r in rows for m in r["methods"] or []}),
+                legal_basis=bases.pop() if len(bases) == 1 else "mixed",
+                currently_blocked=any(r["state"] == "blocked" for r in rows),
+                observations=ids,
+            )
+        )
+    return out
