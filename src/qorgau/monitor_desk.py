@@ -161,6 +161,44 @@ class MonitorDesk:
 
         return repo.public_ids(conn, [incident_id]).get(incident_id)
 
+    def set_legal_basis(
+        self,
+        principal: Principal,
+        host: str,
+        basis: str,
+        reference: str | None,
+        address: str | None = None,
+    ) -> None:
+        """A court order or administrative order, once known, is part of the public record."""
+        from qorgau.errors import NotFound
+        from qorgau.store import audit
+        from qorgau.store.audit import Actor
+
+        access.authorize(principal, Action.MONITOR_WRITE)
+        if basis not in monitor_repo.LEGAL_BASES:
+            raise InvalidInput.single(
+                "basis", "choice", f"unknown legal basis {basis!r}", monitor_repo.LEGAL_BASES
+            )
+        ref = (reference or "").strip() or None
+        if basis != "none_known" and not ref:
+            raise InvalidInput.single(
+                "reference", "required", "name the order (court, number, date) it rests on"
+            )
+        with self.store.write() as conn:
+            if not monitor_repo.set_legal_basis(conn, principal.org_id, host.lower(), basis, ref):
+                raise NotFound(f"{host} is not in the register of blocked resources")
+            audit.record(
+                conn,
+                audit.audit_row(
+                    Actor.of(principal, address),
+                    "register:legal_basis:set",
+                    "register",
+                    host[:32],
+                    at=self.store.now(),
+                    after={"basis": basis, "reference": ref},
+                ),
+            )
+
     def register(self, principal: Principal) -> list[RegisterEntry]:
         access.authorize(principal, Action.REGISTER_READ)
         org = None if principal.role is Role.ADMIN else principal.org_id
@@ -212,6 +250,7 @@ def register_csv(entries: list[RegisterEntry]) -> str:
                 " ".join(e.methods),
                 "; ".join(n["network"] for n in e.networks),
                 e.legal_basis,
+                e.legal_reference or "",
                 " ".join(str(i) for i in e.observations),
             ]
         )

@@ -183,3 +183,31 @@ def test_uploads_are_idempotent_and_malformed_ones_refused(
         "/api/v1/monitor/measurements", json={"input": 42, "test_keys": []}, headers=h
     )
     assert bad.status_code == 422 and bad.json()["problems"]
+
+
+def test_legal_basis_is_recorded_with_its_reference_and_audited(
+    store: Store, md: MonitorDesk, accounts: dict[str, Account]
+) -> None:
+    from qorgau.errors import InvalidInput, NotFound
+
+    with store.write() as conn:
+        monitor_repo.record(
+            conn,
+            1,
+            obs("https://orda.kz/", T0, KT, "x"),
+            Verdict(VerdictKind.TLS_INTERFERENCE),
+            "orda.kz",
+            store.now(),
+        )
+    who = accounts["responder"].principal
+    with pytest.raises(InvalidInput, match="name the order"):
+        md.set_legal_basis(who, "orda.kz", "court_order", None)
+    with pytest.raises(InvalidInput):
+        md.set_legal_basis(who, "orda.kz", "because", None)
+    with pytest.raises(NotFound):
+        md.set_legal_basis(who, "never-blocked.kz", "none_known", None)
+    md.set_legal_basis(who, "ORDA.kz", "administrative_order", "Ministry of Information order 17")
+    (entry,) = md.register(who)
+    assert entry.legal_basis == "administrative_order"
+    assert entry.legal_reference == "Ministry of Information order 17"
+    assert "Ministry of Information order 17" in register_csv([entry])

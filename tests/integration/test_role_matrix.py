@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 
 from qorgau.domain.access import POLICY, Action
 from qorgau.domain.model import Role
+from qorgau.monitor.model import Measurement, Vantage, Verdict, VerdictKind
 from qorgau.store.attachments import IncomingFile, add_attachments, store_blobs
 from qorgau.store.blobs import BlobStore
+from qorgau.store.monitor import record as record_observation
 from qorgau.store.store import Store
 from qorgau.store.tables import incidents
 from qorgau.web.auth import ACTION_KEY
@@ -63,6 +65,10 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
+        ("PUT", "/api/v1/register/{host}/legal-basis"): {
+            "basis": "court_order",
+            "reference": "Almaly district court of Almaty, 2-123/2025",
+        },
         ("POST", "/api/v1/monitor/measurements"): {
             "input": "https://orda.example/",
             "measurement_start_time": "2025-05-06 04:00:00",
@@ -140,6 +146,20 @@ def test_role_matrix(
             sa.select(incidents.c.id).where(incidents.c.public_id == incident)
         ).scalar_one()
         add_attachments(conn, store.cipher, case_id, refs, "email", store.now())
+    with store.write() as conn:
+        record_observation(
+            conn,
+            accounts["coordinator"].principal.org_id,
+            Measurement(
+                url="https://orda.example/",
+                vantage=Vantage(country="KZ", asn="AS9198"),
+                started_at=store.now(),
+                source_id="matrix",
+            ),
+            Verdict(VerdictKind.DNS_TAMPERING),
+            "orda.example",
+            store.now(),
+        )
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
         content=b"<h1>fake ad</h1>",
@@ -158,6 +178,7 @@ def test_role_matrix(
         "step_id": "two-factor",
         "sha256": refs[0].sha256,
         "item_id": str(evidence[0]["id"]),
+        "host": "orda.example",
     }
     headers = accounts[caller].headers if caller else {}
     failures = []

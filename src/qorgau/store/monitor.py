@@ -171,6 +171,7 @@ class RegisterEntry:
     last_seen: datetime
     methods: list[str]
     legal_basis: str
+    legal_reference: str | None
     currently_blocked: bool
     observations: list[int]  # ids of the observations that show the blocking
 
@@ -200,6 +201,7 @@ def register(conn: sa.Connection, org_id: int | None) -> list[RegisterEntry]:
             ).scalars()
         )
         bases = {r["legal_basis"] for r in rows}
+        refs = sorted({r["legal_reference"] for r in rows if r["legal_reference"]})
         out.append(
             RegisterEntry(
                 host=host,
@@ -217,8 +219,22 @@ def register(conn: sa.Connection, org_id: int | None) -> list[RegisterEntry]:
                 last_seen=max(r["last_blocked_at"] for r in rows),
                 methods=sorted({m for r in rows for m in r["methods"] or []}),
                 legal_basis=bases.pop() if len(bases) == 1 else "mixed",
+                legal_reference="; ".join(refs) or None,
                 currently_blocked=any(r["state"] == "blocked" for r in rows),
                 observations=ids,
             )
         )
     return out
+
+
+def set_legal_basis(
+    conn: sa.Connection, org_id: int, host: str, basis: str, reference: str | None
+) -> int:
+    """Record what is known of why a host is blocked, on every network it is blocked on."""
+    h = monitor_hosts.c
+    done = conn.execute(
+        monitor_hosts.update()
+        .where(h.org_id == org_id, h.host == host, h.first_blocked_at.is_not(None))
+        .values(legal_basis=basis, legal_reference=reference)
+    )
+    return done.rowcount

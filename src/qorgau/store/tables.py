@@ -554,9 +554,9 @@ monitor_hosts = sa.Table(
     sa.Column("first_blocked_at", UTCDateTime, nullable=True),
     sa.Column("last_blocked_at", UTCDateTime, nullable=True),
     sa.Column("methods", sa.JSON, nullable=False),  # blocking verdicts seen
-    sa.Column(
-        "legal_basis", sa.String(24), nullable=False
-    ),  # court_order | administrative | none_known
+    # court_order | administrative_order | none_known, and the order's reference when known
+    sa.Column("legal_basis", sa.String(24), nullable=False),
+    sa.Column("legal_reference", sa.Text, nullable=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
     sa.UniqueConstraint("org_id", "host", "network"),
 )

@@ -302,3 +302,8 @@ class VerifyOut(BaseModel):
 
 class CaptureIn(Strict):
     url: Annotated[str, Field(min_length=8, max_length=2000)]
+
+
+class LegalBasisIn(Strict):
+    basis: Annotated[str, Field(min_length=1, max_length=24)]
+    reference: Annotated[str | None, Field(max_length=500)] = None

@@ -236,6 +236,7 @@ def blocked_register(
             "methods": e.methods,
             "networks": e.networks,
             "legal_basis": e.legal_basis,
+            "legal_reference": e.legal_reference,
             "observations": e.observations,
         }
         for e in entries
@@ -259,3 +260,20 @@ def upload_measurement(
         "became_blocked": rep.became_blocked,
         "incidents_opened": rep.incidents_opened,
     }
+
+
+@router.put(
+    "/register/{host}/legal-basis",
+    status_code=204,
+    summary="Record the legal basis of a blocking (court order, administrative order, none known)",
+    **route(Action.MONITOR_WRITE),
+)
+def set_legal_basis(
+    host: Annotated[str, Path(min_length=1, max_length=255)],
+    body: rs.LegalBasisIn,
+    request: Request,
+    who: Who,
+) -> None:
+    request.app.state.monitor_desk.set_legal_basis(
+        who, host, body.basis, body.reference, client_address(request)
+    )

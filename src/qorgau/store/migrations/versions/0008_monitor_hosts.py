@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("last_blocked_at", qorgau.store.types.UTCDateTime(), nullable=True),
         sa.Column("methods", sa.JSON(), nullable=False),
         sa.Column("legal_basis", sa.String(length=24), nullable=False),
+        sa.Column("legal_reference", sa.Text(), nullable=True),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incidents.id"], name=op.f("fk_monitor_hosts_incident_id_incidents")
