@@ -912,6 +912,51 @@ def monitor_import(
     )
 
 
+@monitor_app.command("watch")
+@guarded
+def monitor_watch(
+    outlet: Annotated[str, typer.Argument(help="The outlet, e.g. Orda.kz")],
+    urls: Annotated[list[str], typer.Argument(help="Its addresses: main site, language hosts")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Watch an outlet's addresses (each is tracked per host and per network)."""
+    from qorgau.desk import CaseDesk
+    from qorgau.monitor_desk import MonitorDesk
+
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        md = MonitorDesk(CaseDesk(store))
+        added = [u for u in urls if md.add_target(md.cases.system("cli"), outlet, u)]
+    out.print(t("{outlet}: {n} new addresses watched.", outlet=outlet, n=len(added)))
+
+
+@monitor_app.command("status")
+@guarded
+def monitor_status(
+    outlet: Annotated[str, typer.Argument(help="The outlet")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Each of the outlet's hosts, with its latest state on every network."""
+    from qorgau.desk import CaseDesk
+    from qorgau.monitor_desk import MonitorDesk
+
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        md = MonitorDesk(CaseDesk(store))
+        hosts = md.outlet_status(md.cases.system("cli"), outlet)
+    table = Table()
+    for col in (t("host"), t("networks"), t("state"), t("since")):
+        table.add_column(col)
+    for h in hosts:
+        if not h.networks:
+            table.add_row(h.host, "-", t("not measured yet"), "-")
+        for n in h.networks:
+            table.add_row(h.host, n["network"], n["state"], n["since"][:16])
+    out.print(table)
+
+
 @monitor_app.command("register")
 @guarded
 def monitor_register(

@@ -199,6 +199,51 @@ class MonitorDesk:
                 ),
             )
 
+    def add_target(self, principal: Principal, outlet: str, url: str) -> bool:
+        """Watch one of an outlet's addresses (its main site, each language subdomain...)."""
+        access.authorize(principal, Action.MONITOR_WRITE)
+        name = outlet.strip()
+        if not name:
+            raise InvalidInput.single("outlet", "required", "name the outlet the host belongs to")
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput.single(
+                "url",
+                "url",
+                f"{url!r} is not an http(s) address with a host, e.g. https://orda.kz/",
+            )
+        with self.store.write() as conn:
+            return monitor_repo.add_target(
+                conn,
+                principal.org_id,
+                name[:200],
+                url.strip(),
+                parts.hostname.lower(),
+                self.store.now(),
+            )
+
+    def outlets(self, principal: Principal) -> list[tuple[str, int]]:
+        access.authorize(principal, Action.MONITOR_READ)
+        with self.store.read() as conn:
+            return monitor_repo.outlets(conn, principal.org_id)
+
+    def outlet_status(self, principal: Principal, outlet: str) -> list[monitor_repo.HostStatus]:
+        access.authorize(principal, Action.MONITOR_READ)
+        with self.store.read() as conn:
+            found = monitor_repo.outlet_status(conn, principal.org_id, outlet)
+        if not found:
+            from qorgau.errors import NotFound
+
+            raise NotFound(f"no outlet {outlet!r} is monitored; add its hosts first")
+        return found
+
+    def host_timeline(
+        self, principal: Principal, host: str, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        access.authorize(principal, Action.MONITOR_READ)
+        with self.store.read() as conn:
+            return monitor_repo.host_timeline(conn, principal.org_id, host.lower(), limit)
+
     def register(self, principal: Principal) -> list[RegisterEntry]:
         access.authorize(principal, Action.REGISTER_READ)
         org = None if principal.role is Role.ADMIN else principal.org_id

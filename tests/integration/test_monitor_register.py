@@ -211,3 +211,42 @@ def test_legal_basis_is_recorded_with_its_reference_and_audited(
     assert entry.legal_basis == "administrative_order"
     assert entry.legal_reference == "Ministry of Information order 17"
     assert "Ministry of Information order 17" in register_csv([entry])
+
+
+def test_an_outlet_shows_each_host_per_network_and_each_host_its_timeline(
+    store: Store, md: MonitorDesk, accounts: dict[str, Account]
+) -> None:
+    from qorgau.errors import InvalidInput, NotFound
+
+    who = accounts["responder"].principal
+    for url in ("https://orda.kz/", "https://kaz.orda.kz/", "https://en.orda.kz/"):
+        assert md.add_target(who, "Orda.kz", url)
+    assert not md.add_target(who, "Orda.kz", "https://orda.kz/")  # already watched
+    with pytest.raises(InvalidInput) as exc:
+        md.add_target(who, "Orda.kz", "orda.kz")
+    assert exc.value.problems[0].field == "url"
+    with store.write() as conn:
+        for sid, (url, host, verdict, at) in enumerate(
+            [
+                ("https://orda.kz/", "orda.kz", VerdictKind.ACCESSIBLE, T0),
+                ("https://orda.kz/", "orda.kz", VerdictKind.DNS_TAMPERING, T0 + timedelta(hours=5)),
+                (
+                    "https://kaz.orda.kz/",
+                    "kaz.orda.kz",
+                    VerdictKind.ACCESSIBLE,
+                    T0 + timedelta(hours=5),
+                ),
+            ]
+        ):
+            monitor_repo.record(
+                conn, 1, obs(url, at, KT, str(sid)), Verdict(verdict), host, store.now()
+            )
+    status = {h.host: h for h in md.outlet_status(who, "Orda.kz")}
+    assert status["orda.kz"].networks[0]["state"] == "blocked"
+    assert status["kaz.orda.kz"].networks[0]["state"] == "accessible"
+    assert status["en.orda.kz"].networks == []  # watched, not measured yet
+    timeline = md.host_timeline(who, "ORDA.KZ")
+    assert [e["verdict"] for e in timeline] == ["dns_tampering", "accessible"]
+    assert md.outlets(who) == [("Orda.kz", 3)]
+    with pytest.raises(NotFound):
+        md.outlet_status(who, "Nobody")

@@ -17,6 +17,7 @@ from qorgau.domain.model import Role
 from qorgau.monitor.model import Measurement, Vantage, Verdict, VerdictKind
 from qorgau.store.attachments import IncomingFile, add_attachments, store_blobs
 from qorgau.store.blobs import BlobStore
+from qorgau.store.monitor import add_target
 from qorgau.store.monitor import record as record_observation
 from qorgau.store.store import Store
 from qorgau.store.tables import incidents
@@ -65,6 +66,7 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/statements/{statement_id}"): {"body": "Edited statement."},
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
+        ("POST", "/api/v1/monitor/targets"): {"outlet": "Orda", "url": "https://kaz.orda.example/"},
         ("PUT", "/api/v1/register/{host}/legal-basis"): {
             "basis": "court_order",
             "reference": "Almaly district court of Almaty, 2-123/2025",
@@ -160,6 +162,14 @@ def test_role_matrix(
             "orda.example",
             store.now(),
         )
+        add_target(
+            conn,
+            accounts["coordinator"].principal.org_id,
+            "Orda",
+            "https://orda.example/",
+            "orda.example",
+            store.now(),
+        )
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
         content=b"<h1>fake ad</h1>",
@@ -179,6 +189,7 @@ def test_role_matrix(
         "sha256": refs[0].sha256,
         "item_id": str(evidence[0]["id"]),
         "host": "orda.example",
+        "outlet": "Orda",
     }
     headers = accounts[caller].headers if caller else {}
     failures = []

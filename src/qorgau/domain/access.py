@@ -59,6 +59,7 @@ class Action(StrEnum):
     VAULT_EXPORT = "vault.export"
     VAULT_VERIFY = "vault.verify"
     MONITOR_WRITE = "monitor.write"
+    MONITOR_READ = "monitor.read"
     REGISTER_READ = "register.read"
 
 
@@ -112,6 +113,7 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.VAULT_EXPORT: frozenset({*LEADS, Role.LEGAL}),
     Action.VAULT_VERIFY: frozenset({*LEADS, Role.LEGAL}),
     Action.MONITOR_WRITE: HANDLERS,
+    Action.MONITOR_READ: STAFF,
     # The register of blocked resources is public, as ARTICLE 19 recommends.
     Action.REGISTER_READ: frozenset({*EVERYONE, None}),
 }

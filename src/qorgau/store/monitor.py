@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from qorgau.monitor.model import Measurement, Verdict, VerdictKind
-from qorgau.store.tables import monitor_hosts, monitor_observations
+from qorgau.store.tables import monitor_hosts, monitor_observations, monitor_targets
 
 BLOCKING = {
     VerdictKind.DNS_TAMPERING,
@@ -238,3 +238,103 @@ def set_legal_basis(
         .values(legal_basis=basis, legal_reference=reference)
     )
     return done.rowcount
+
+
+def add_target(
+    conn: sa.Connection, org_id: int, outlet: str, url: str, host: str, now: datetime
+) -> bool:
+    """Watch ``url`` as one of ``outlet``'s hosts; False if it was already watched."""
+    t = monitor_targets.c
+    known = conn.execute(sa.select(t.id).where(t.org_id == org_id, t.url == url)).first()
+    if known is not None:
+        return False
+    conn.execute(
+        monitor_targets.insert().values(
+            org_id=org_id, outlet=outlet, url=url, host=host, created_at=now
+        )
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    host: str
+    url: str
+    networks: list[dict[str, Any]]  # network, state, verdict, since, last_seen
+
+
+def outlet_status(conn: sa.Connection, org_id: int, outlet: str) -> list[HostStatus]:
+    """Each of the outlet's hosts with its latest state on every network that measured it:
+    the view that shows orda.kz blocked on one ISP while kaz.orda.kz stays reachable."""
+    t, h = monitor_targets.c, monitor_hosts.c
+    targets = conn.execute(
+        sa.select(t.host, t.url).where(t.org_id == org_id, t.outlet == outlet).order_by(t.url)
+    ).all()
+    out = []
+    for host, url in targets:
+        rows = conn.execute(
+            sa.select(h.network, h.state, h.verdict, h.since, h.last_seen)
+            .where(h.org_id == org_id, h.host == host)
+            .order_by(h.network)
+        ).mappings()
+        out.append(
+            HostStatus(
+                host,
+                url,
+                [
+                    {
+                        "network": r["network"],
+                        "state": r["state"],
+                        "verdict": r["verdict"],
+                        "since": r["since"].isoformat(),
+                        "last_seen": r["last_seen"].isoformat(),
+                    }
+                    for r in rows
+                ],
+            )
+        )
+    return out
+
+
+def outlets(conn: sa.Connection, org_id: int) -> list[tuple[str, int]]:
+    t = monitor_targets.c
+    rows = conn.execute(
+        sa.select(t.outlet, sa.func.count())
+        .where(t.org_id == org_id)
+        .group_by(t.outlet)
+        .order_by(t.outlet)
+    )
+    return [(o, int(n)) for o, n in rows]
+
+
+def host_timeline(conn: sa.Connection, org_id: int, host: str, limit: int) -> list[dict[str, Any]]:
+    """The host's observations, newest first: what each network saw, when, and why."""
+    o = monitor_observations.c
+    rows = conn.execute(
+        sa.select(
+            o.id,
+            o.started_at,
+            o.network,
+            o.verdict,
+            o.confirmed,
+            o.evidence,
+            o.source,
+            o.vault_item_id,
+        )
+        .where(o.org_id == org_id, o.host == host)
+        .order_by(o.started_at.desc(), o.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [
+        {
+            "observation": r["id"],
+            "at": r["started_at"].isoformat(),
+            "network": r["network"],
+            "verdict": r["verdict"],
+            "confirmed": r["confirmed"],
+            "evidence": r["evidence"],
+            "source": r["source"],
+            "vault_item": r["vault_item_id"],
+        }
+        for r in rows
+    ]

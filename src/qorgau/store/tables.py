@@ -560,3 +560,16 @@ monitor_hosts = sa.Table(
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
     sa.UniqueConstraint("org_id", "host", "network"),
 )
+
+monitor_targets = sa.Table(
+    "monitor_targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("outlet", sa.String(200), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "url"),
+    sa.Index("ix_monitor_targets_outlet", "org_id", "outlet"),
+)

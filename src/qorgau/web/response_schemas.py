@@ -307,3 +307,8 @@ class CaptureIn(Strict):
 class LegalBasisIn(Strict):
     basis: Annotated[str, Field(min_length=1, max_length=24)]
     reference: Annotated[str | None, Field(max_length=500)] = None
+
+
+class TargetIn(Strict):
+    outlet: Annotated[str, Field(min_length=1, max_length=200)]
+    url: Annotated[str, Field(min_length=8, max_length=2000)]

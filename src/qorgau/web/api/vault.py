@@ -277,3 +277,50 @@ def set_legal_basis(
     request.app.state.monitor_desk.set_legal_basis(
         who, host, body.basis, body.reference, client_address(request)
     )
+
+
+@router.post(
+    "/monitor/targets",
+    status_code=201,
+    summary="Watch one of an outlet's addresses",
+    **route(Action.MONITOR_WRITE),
+)
+def add_target(body: rs.TargetIn, request: Request, who: Who) -> dict[str, bool]:
+    return {"added": request.app.state.monitor_desk.add_target(who, body.outlet, body.url)}
+
+
+@router.get(
+    "/monitor/outlets",
+    summary="Monitored outlets and how many addresses each has",
+    **route(Action.MONITOR_READ),
+)
+def list_outlets(request: Request, who: Who) -> list[dict[str, Any]]:
+    return [{"outlet": o, "targets": n} for o, n in request.app.state.monitor_desk.outlets(who)]
+
+
+@router.get(
+    "/monitor/outlets/{outlet}",
+    summary="Each host of the outlet with its state on every network",
+    **route(Action.MONITOR_READ),
+)
+def outlet_status(
+    outlet: Annotated[str, Path(min_length=1, max_length=200)], request: Request, who: Who
+) -> list[dict[str, Any]]:
+    return [
+        {"host": h.host, "url": h.url, "networks": h.networks}
+        for h in request.app.state.monitor_desk.outlet_status(who, outlet)
+    ]
+
+
+@router.get(
+    "/monitor/hosts/{host}/timeline",
+    summary="What each network saw of the host over time, newest first",
+    **route(Action.MONITOR_READ),
+)
+def host_timeline(
+    host: Annotated[str, Path(min_length=1, max_length=255)],
+    request: Request,
+    who: Who,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    return list(request.app.state.monitor_desk.host_timeline(who, host, limit))
