@@ -719,6 +719,13 @@ def _vault(store: Store) -> Any:
     return VaultDesk(CaseDesk(store))
 
 
+def _monitor(store: Store) -> Any:
+    from qorgau.desk import CaseDesk
+    from qorgau.monitor_desk import MonitorDesk
+
+    return MonitorDesk(CaseDesk(store))
+
+
 def _print_added(added: Any) -> None:
     for item in added.items:
         out.print(
@@ -887,15 +894,12 @@ def monitor_import(
     database_url: DbUrl = None,
 ) -> None:
     """Take OONI measurements into the monitor: per-host state, incidents, the register."""
-    from qorgau.desk import CaseDesk
-    from qorgau.monitor_desk import MonitorDesk
-
     for p in paths:
         if not p.exists():
             fail(InvalidInput.single("path", "exists", f"{p} does not exist"))
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
-        md = MonitorDesk(CaseDesk(store))
+        md = _monitor(store)
         rep = md.import_ooni(md.cases.system("monitor"), paths)
     for problem in rep.problems:
         err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(problem))}", highlight=False)
@@ -921,12 +925,9 @@ def monitor_watch(
     database_url: DbUrl = None,
 ) -> None:
     """Watch an outlet's addresses (each is tracked per host and per network)."""
-    from qorgau.desk import CaseDesk
-    from qorgau.monitor_desk import MonitorDesk
-
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
-        md = MonitorDesk(CaseDesk(store))
+        md = _monitor(store)
         added = [u for u in urls if md.add_target(md.cases.system("cli"), outlet, u)]
     out.print(t("{outlet}: {n} new addresses watched.", outlet=outlet, n=len(added)))
 
@@ -939,12 +940,9 @@ def monitor_status(
     database_url: DbUrl = None,
 ) -> None:
     """Each of the outlet's hosts, with its latest state on every network."""
-    from qorgau.desk import CaseDesk
-    from qorgau.monitor_desk import MonitorDesk
-
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
-        md = MonitorDesk(CaseDesk(store))
+        md = _monitor(store)
         hosts = md.outlet_status(md.cases.system("cli"), outlet)
     table = Table()
     for col in (t("host"), t("networks"), t("state"), t("since")):
@@ -965,12 +963,11 @@ def monitor_register(
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV instead of a table")] = False,
 ) -> None:
     """The register of blocked resources: host, networks, first and last seen, method."""
-    from qorgau.desk import CaseDesk
-    from qorgau.monitor_desk import MonitorDesk, register_csv
+    from qorgau.monitor_desk import register_csv
 
     s = settings(data_dir, database_url)
     with opened_store(s) as store:
-        md = MonitorDesk(CaseDesk(store))
+        md = _monitor(store)
         entries = md.register(md.cases.system("cli"))
     if csv_out:
         sys.stdout.write(register_csv(entries))

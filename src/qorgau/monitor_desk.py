@@ -4,9 +4,9 @@ measurement kept in the evidence vault — and publish the register of blocked r
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from dataclasses import replace as replace_measurement
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -93,12 +93,17 @@ class MonitorDesk:
                 InvalidInput.single("url", "host", f"{m.url!r} names no host; not recorded")
             )
             return
-        verdict = classify(m, self.fingerprints)
-        now = self.store.now()
-        sha = self.blobs.put(raw)
         # The measurement's own bytes identify it: importing the same file twice, or two
         # measurements sharing a report id, are told apart exactly.
-        m = replace_measurement(m, source_id=f"sha256:{sha}")
+        sha = hashlib.sha256(raw).hexdigest()
+        m = replace(m, source_id=f"sha256:{sha}")
+        with self.store.read() as conn:
+            if monitor_repo.is_known(conn, principal.org_id, m):
+                report.already_known += 1
+                return  # a re-import classifies and stores nothing again
+        verdict = classify(m, self.fingerprints)
+        now = self.store.now()
+        self.blobs.put(raw)
         with self.store.write() as conn:
             recorded = monitor_repo.record(conn, principal.org_id, m, verdict, host, now)
             if recorded is None:

@@ -45,6 +45,20 @@ def network_of(m: Measurement) -> str:
     return " ".join(p for p in parts if p)[:120] or "unknown network"
 
 
+def _source_id(m: Measurement) -> str:
+    return (m.source_id or f"{m.url}@{m.started_at.isoformat()}@{network_of(m)}")[:200]
+
+
+def is_known(conn: sa.Connection, org_id: int, m: Measurement) -> bool:
+    o = monitor_observations.c
+    found = conn.execute(
+        sa.select(o.id).where(
+            o.org_id == org_id, o.source == m.source, o.source_id == _source_id(m)
+        )
+    ).first()
+    return found is not None
+
+
 @dataclass(frozen=True)
 class Recorded:
     observation_id: int
@@ -61,17 +75,11 @@ def record(
     host: str,
     now: datetime,
 ) -> Recorded | None:
-    """Store one observation and move its host's state; ``None`` if already stored."""
-    source_id = m.source_id or f"{m.url}@{m.started_at.isoformat()}@{network_of(m)}"
-    known = conn.execute(
-        sa.select(monitor_observations.c.id).where(
-            monitor_observations.c.org_id == org_id,
-            monitor_observations.c.source == m.source,
-            monitor_observations.c.source_id == source_id[:200],
-        )
-    ).first()
-    if known is not None:
+    """Store one observation and move its host's state; ``None`` if already stored (checked
+    again here, inside the write, for two uploads of one measurement racing)."""
+    if is_known(conn, org_id, m):
         return None
+    source_id = _source_id(m)
     network = network_of(m)
     obs_id = conn.execute(
         monitor_observations.insert()
@@ -85,7 +93,7 @@ def record(
             confirmed=v.confirmed,
             evidence=list(v.evidence),
             source=m.source,
-            source_id=source_id[:200],
+            source_id=source_id,
             created_at=now,
         )
         .returning(monitor_observations.c.id)

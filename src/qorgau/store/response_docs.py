@@ -100,18 +100,6 @@ def latest_documents(
     return {k: (v, _decode(cipher, k, b)) for k, v, b in rows}
 
 
-def document_versions(
-    conn: sa.Connection, org_id: int, kind: str
-) -> list[tuple[int, datetime, int | None]]:
-    c = response_documents.c
-    rows = conn.execute(
-        sa.select(c.version, c.created_at, c.created_by)
-        .where(c.org_id == org_id, c.kind == kind)
-        .order_by(c.version.desc())
-    )
-    return [(v, at, by) for v, at, by in rows]
-
-
 def coordinators(conn: sa.Connection, org_id: int) -> list[str]:
     """The last resort of every escalation: all active coordinators (admins if there are none)."""
     found = [u for u, r in active_users(conn, org_id).items() if r == Role.COORDINATOR]

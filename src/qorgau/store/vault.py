@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from qorgau.errors import NotFound
 from qorgau.security.fields import FieldCipher
+from qorgau.store.store import Store
 from qorgau.store.tables import vault_custody, vault_heads, vault_items, vault_log
 from qorgau.vault.merkle import MerkleTree, leaf_hash
 from qorgau.vault.signing import SigningKeys, TreeHead
@@ -373,7 +374,7 @@ def search_items(
     return [_decode_item(cipher, m) for m in rows]
 
 
-def signing_keys(store: Any) -> SigningKeys:
+def signing_keys(store: Store) -> SigningKeys:
     """The vault's signing keys, loaded once per process (created on first use)."""
     found = store.caches.get("vault_keys")
     if found is None:

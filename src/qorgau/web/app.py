@@ -22,7 +22,16 @@ from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.vault_desk import VaultDesk
 from qorgau.web import errors
-from qorgau.web.api import accounts, campaigns, incidents, meta, reports, response, vault
+from qorgau.web.api import (
+    accounts,
+    campaigns,
+    incidents,
+    meta,
+    monitor,
+    reports,
+    response,
+    vault,
+)
 from qorgau.web.limits import BodySizeLimit
 
 SECURITY_HEADERS = [
@@ -100,7 +109,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (reports, incidents, campaigns, accounts, meta, response, vault):
+    for module in (reports, incidents, campaigns, accounts, meta, response, vault, monitor):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
