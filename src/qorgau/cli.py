@@ -183,6 +183,10 @@ def serve(
         int, typer.Option(min=1, max=64, help="Server processes (one per core is a good start)")
     ] = 1,
     log_level: Annotated[str, typer.Option()] = "info",
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Certificate chain (PEM) to serve HTTPS with")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM)")] = None,
 ) -> None:
     """Serve the API (its OpenAPI document is at /openapi.json)."""
     import uvicorn
@@ -207,6 +211,13 @@ def serve(
         "access_log": False,
         "server_header": False,
     }
+    if (tls_cert is None) != (tls_key is None):
+        fail(InvalidInput.single("tls_key", "required", "give both --tls-cert and --tls-key"))
+    if tls_cert is not None and tls_key is not None:
+        for label, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+            if not path.is_file():
+                fail(InvalidInput.single(label, "exists", f"{path} is not a file"))
+        common.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
     if workers == 1:
         app = create_app(s, store)
         tune_gc_for_serving()
@@ -984,6 +995,173 @@ def monitor_register(
             ", ".join(e.methods),
         )
     out.print(table)
+
+
+agent_app = typer.Typer(no_args_is_help=True, help="Vantage agents: enrol, list, revoke.")
+monitor_app.add_typer(agent_app, name="agent")
+
+
+def _agents(store: Store) -> Any:
+    from qorgau.agent_desk import AgentDesk
+
+    return AgentDesk(_monitor(store))
+
+
+@agent_app.command("add")
+@guarded
+def agent_add(
+    name: Annotated[str, typer.Argument(help="A name for the agent, e.g. kaztelecom-almaty-1")],
+    country: Annotated[str | None, typer.Option(help="Two-letter country code")] = None,
+    asn: Annotated[str | None, typer.Option(help="The network's number, e.g. AS9198")] = None,
+    network: Annotated[str | None, typer.Option(help="The ISP's name")] = None,
+    control: Annotated[
+        bool, typer.Option("--control", help="The agent measures from outside, as a control")
+    ] = False,
+    interval: Annotated[int, typer.Option(help="Seconds between rounds")] = 300,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Enrol a vantage agent and print its token (shown once: give it to the volunteer)."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        desk = _agents(store)
+        agent, token = desk.add_agent(
+            desk.monitor.cases.system("cli"),
+            name,
+            country=country,
+            asn=asn,
+            network_name=network,
+            is_control=control,
+            interval_s=interval,
+        )
+    out.print(t("Agent {name} enrolled. Its token (shown once):", name=agent.name))
+    out.print(token, highlight=False)
+
+
+@agent_app.command("list")
+@guarded
+def agent_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Agents with their network, last contact, clock offset and results."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        desk = _agents(store)
+        agents = desk.list_agents(desk.monitor.cases.system("cli"))
+    table = Table()
+    for col in (t("agent"), t("network"), t("last contact"), t("clock offset"), t("results")):
+        table.add_column(col)
+    for a in agents:
+        network = " ".join(x for x in (a.country, a.asn, a.network_name) if x) or "-"
+        if a.is_control:
+            network += " (control)"
+        if a.revoked_at:
+            network += " [revoked]"
+        table.add_row(
+            a.name,
+            network,
+            a.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if a.last_seen_at else "-",
+            f"{a.clock_offset_s:+.1f} s" if a.clock_offset_s is not None else "-",
+            f"{a.accepted} / {a.rejected}",
+        )
+    out.print(table)
+
+
+@agent_app.command("revoke")
+@guarded
+def agent_revoke(
+    name: Annotated[str, typer.Argument(help="The agent")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Revoke an agent's token; what it already uploaded stays."""
+    s = settings(data_dir, database_url)
+    with opened_store(s) as store:
+        desk = _agents(store)
+        desk.revoke(desk.monitor.cases.system("cli"), name)
+    out.print(t("Agent {name} revoked.", name=name))
+
+
+@app.command("probe")
+@guarded
+def probe(
+    server: Annotated[str, typer.Option(help="The desk's address, e.g. https://desk.example")],
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the agent keeps its key and its outbox")
+    ] = Path("qorgau-probe"),
+    token: Annotated[
+        str | None,
+        typer.Option(help="The enrolment token (or QORGAU_AGENT_TOKEN)", show_default=False),
+    ] = None,
+    server_ca: Annotated[
+        Path | None, typer.Option(help="CA certificate of the server, if not a public one")
+    ] = None,
+    target_ca: Annotated[
+        Path | None, typer.Option(help="An extra CA to trust for measured sites (labs)")
+    ] = None,
+    rounds: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many rounds (default: run on)")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
+    asn: Annotated[
+        str | None, typer.Option(help="This network's AS number, if the desk has none")
+    ] = None,
+    network: Annotated[
+        str | None, typer.Option(help="This network's name, if the desk has none")
+    ] = None,
+    country: Annotated[str | None, typer.Option(help="This network's country")] = None,
+) -> None:
+    """Run a vantage agent: measure the desk's targets from this network, with a control from
+    outside, and upload signed results (kept on disk until the desk has them)."""
+    import asyncio
+    import logging
+
+    from qorgau.monitor.model import Vantage
+    from qorgau.probe.client import ServerRefused
+    from qorgau.probe.runner import Probe, ProbeConfig, RoundReport
+
+    secret = token or os.environ.get("QORGAU_AGENT_TOKEN")
+    if not secret:
+        fail(InvalidInput.single("token", "required", "give --token or set QORGAU_AGENT_TOKEN"))
+    for label, path in (("server_ca", server_ca), ("target_ca", target_ca)):
+        if path is not None and not path.is_file():
+            fail(InvalidInput.single(label, "exists", f"{path} is not a file"))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    config = ProbeConfig(
+        server=server,
+        token=secret,
+        state_dir=state_dir,
+        server_ca_file=server_ca,
+        target_ca_file=target_ca,
+        concurrency=concurrency,
+        vantage=Vantage(country=country, asn=asn, network_name=network),
+    )
+
+    def said(r: RoundReport) -> None:
+        out.print(
+            t(
+                "Measured {n} ({c} with a control); uploaded {u}, rejected {x}, waiting {p}.",
+                n=r.measured,
+                c=r.with_control,
+                u=r.uploaded,
+                x=r.rejected,
+                p=r.pending,
+            )
+        )
+
+    async def go() -> None:
+        agent = Probe(config)
+        try:
+            await agent.run(rounds, on_round=said)
+        finally:
+            await agent.close()
+
+    try:
+        asyncio.run(go())
+    except ServerRefused as exc:
+        fail(
+            InvalidInput.single("token", "refused", f"the server refused this agent: {exc.reason}")
+        )
+    except KeyboardInterrupt:
+        pass
 
 
 @contextlib.contextmanager

@@ -55,6 +55,12 @@ class Settings:
     tsa_ca_file: Path | None = None
     # Recipient domains the SMTP endpoint accepts mail for (empty: any).
     inbound_smtp_domains: tuple[str, ...] = ()
+    # Reachability monitor: resolvers every agent queries besides its system one
+    # ("udp://IP:53", "tcp://IP:53"), an extra CA the server's control measurements trust (a
+    # lab's), and the per-step timeout of a measurement.
+    monitor_resolvers: tuple[str, ...] = ()
+    monitor_ca_file: Path | None = None
+    monitor_timeout_s: float = 10.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -134,6 +140,13 @@ class Settings:
                 for d in env.get("QORGAU_INBOUND_SMTP_DOMAINS", "").split(",")
                 if d.strip()
             ),
+            monitor_resolvers=tuple(
+                r.strip() for r in env.get("QORGAU_MONITOR_RESOLVERS", "").split(",") if r.strip()
+            ),
+            monitor_ca_file=Path(env["QORGAU_MONITOR_CA_FILE"])
+            if env.get("QORGAU_MONITOR_CA_FILE")
+            else None,
+            monitor_timeout_s=float(integer("QORGAU_MONITOR_TIMEOUT_S", 10)),
         )
 
 

@@ -21,6 +21,7 @@ from qorgau.monitor.classify import classify
 from qorgau.monitor.fingerprints import Fingerprints, load_default
 from qorgau.monitor.model import Measurement, Verdict, VerdictKind
 from qorgau.monitor.ooni import parse_records
+from qorgau.store import incidents as incidents_repo
 from qorgau.store import monitor as monitor_repo
 from qorgau.store import vault as vault_repo
 from qorgau.store.blobs import BlobStore
@@ -36,6 +37,8 @@ class ImportReport:
     new: int = 0
     already_known: int = 0
     became_blocked: int = 0
+    became_down: int = 0
+    incidents_updated: list[int] = field(default_factory=list)
     incidents_opened: list[str] = field(default_factory=list)
     problems: list[InvalidInput] = field(default_factory=list)
 
@@ -79,14 +82,35 @@ class MonitorDesk:
         data = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
         return self.take(principal, m, data)
 
-    def take(self, principal: Principal, m: Measurement, raw: bytes) -> ImportReport:
-        """One measurement from any source (an agent's upload, a lab run)."""
+    def take(
+        self,
+        principal: Principal,
+        m: Measurement,
+        raw: bytes,
+        *,
+        source_id: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> ImportReport:
+        """One measurement from any source (an agent's upload, a lab run).
+
+        ``source_id`` identifies it across retries (an agent's own result id); by default the
+        SHA-256 of ``raw`` does. ``notes`` are added to the verdict's evidence (a clock
+        correction, the control it was paired with)."""
         access.authorize(principal, Action.MONITOR_WRITE)
         report = ImportReport(read=1)
-        self._take(principal, m, raw, report)
+        self._take(principal, m, raw, report, source_id=source_id, notes=notes)
         return report
 
-    def _take(self, principal: Principal, m: Measurement, raw: bytes, report: ImportReport) -> None:
+    def _take(
+        self,
+        principal: Principal,
+        m: Measurement,
+        raw: bytes,
+        report: ImportReport,
+        *,
+        source_id: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
         host = (urlsplit(m.url).hostname or "").lower()
         if not host:
             report.problems.append(
@@ -96,12 +120,14 @@ class MonitorDesk:
         # The measurement's own bytes identify it: importing the same file twice, or two
         # measurements sharing a report id, are told apart exactly.
         sha = hashlib.sha256(raw).hexdigest()
-        m = replace(m, source_id=f"sha256:{sha}")
+        m = replace(m, source_id=source_id or f"sha256:{sha}")
         with self.store.read() as conn:
             if monitor_repo.is_known(conn, principal.org_id, m):
                 report.already_known += 1
                 return  # a re-import classifies and stores nothing again
         verdict = classify(m, self.fingerprints)
+        if notes:
+            verdict = replace(verdict, evidence=(*verdict.evidence, *notes))
         now = self.store.now()
         self.blobs.put(raw)
         with self.store.write() as conn:
@@ -112,8 +138,14 @@ class MonitorDesk:
             report.new += 1
             incident_id = monitor_repo.open_incident_for(conn, principal.org_id, host)
             public_id = None
-            if recorded.became_blocked:
-                report.became_blocked += 1
+            live = now - m.started_at < LIVE_WINDOW
+            # A host found down in last year's public data was an outage then; only a live one
+            # is a case to answer (blocking is recorded either way: it is the register's fact).
+            if recorded.became_blocked or (recorded.changed_to == "down" and live):
+                if recorded.became_blocked:
+                    report.became_blocked += 1
+                else:
+                    report.became_down += 1
                 if incident_id is None:
                     job = self.cases.prepare_report(
                         principal,
@@ -122,10 +154,23 @@ class MonitorDesk:
                     )
                     # A block seen today gets clocks and pages the on-call responder; one
                     # found in last year's public data is recorded without waking anyone.
-                    job = replace(job, respond=now - m.started_at < LIVE_WINDOW)
+                    job = replace(job, respond=live)
                     stored = store_report(conn, self.store, job, now)
                     incident_id, public_id = stored.id, stored.public_id
                     report.incidents_opened.append(stored.public_id)
+                else:
+                    # One host, one incident: a new network blocking it, or the host going
+                    # down everywhere, is news for the case already open, not a second case.
+                    incidents_repo.insert_note(
+                        conn,
+                        self.store.cipher,
+                        incident_id,
+                        None,
+                        _state_note(m, verdict, host, recorded.changed_to),
+                        False,
+                        now,
+                    )
+                    report.incidents_updated.append(incident_id)
                 monitor_repo.link_incident(conn, recorded.host_id, incident_id)
             if incident_id is not None and public_id is None:
                 public_id = self._public_id(conn, incident_id)
@@ -258,18 +303,36 @@ class MonitorDesk:
 
 def _report_fields(m: Measurement, v: Verdict, host: str) -> ReportFields:
     throttled = v.kind is VerdictKind.THROTTLING
+    down = v.kind is VerdictKind.DOWN_EVERYWHERE
     network = m.vantage.network_name or m.vantage.asn or "a monitored network"
+    if down:
+        title = f"{host} unreachable from everywhere (outage or DDoS)"
+        kinds: tuple[str, ...] = ("ddos",)
+    else:
+        title = f"{host} {'throttled' if throttled else 'blocked'} on {network}"
+        kinds = ("throttling",) if throttled else ("website_blocking",)
     return ReportFields(
-        title=f"{host} {'throttled' if throttled else 'blocked'} on {network}"[:300],
+        title=title[:300],
         description="\n".join(v.evidence)[:20_000],
         started_at=m.started_at,
         reported_at=m.started_at,
-        attack_types=("throttling",) if throttled else ("website_blocking",),
+        attack_types=kinds,
         platform="isp_network",
         ongoing=True,
         targets=(TargetInput("website", host, host),),
         external_ref=f"monitor:{host}"[:200],
     )
+
+
+def _state_note(m: Measurement, v: Verdict, host: str, state: str | None) -> str:
+    network = monitor_repo.network_of(m)
+    what = (
+        "unreachable from the control too (outage or DDoS)"
+        if state == "down"
+        else f"blocked ({v.kind})"
+    )
+    lines = [f"Monitor: {host} is now {what} on {network} since {m.started_at.isoformat()}."]
+    return "\n".join([*lines, *v.evidence])[:20_000]
 
 
 def register_csv(entries: list[RegisterEntry]) -> str:
@@ -287,6 +350,7 @@ def register_csv(entries: list[RegisterEntry]) -> str:
             "methods",
             "networks",
             "legal_basis",
+            "legal_reference",
             "observations",
         ]
     )

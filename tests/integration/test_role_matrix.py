@@ -67,6 +67,7 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("POST", "/api/v1/hygiene"): {"kind": "outlet", "label": "Orda.kz"},
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
         ("POST", "/api/v1/monitor/targets"): {"outlet": "Orda", "url": "https://kaz.orda.example/"},
+        ("POST", "/api/v1/monitor/agents"): {"name": f"agent-{ctx['n']}", "asn": "AS9198"},
         ("PUT", "/api/v1/register/{host}/legal-basis"): {
             "basis": "court_order",
             "reference": "Almaly district court of Almaty, 2-123/2025",
@@ -170,6 +171,7 @@ def test_role_matrix(
             "orda.example",
             store.now(),
         )
+    client.post("/api/v1/monitor/agents", json={"name": "matrix-agent"}, headers=lead)
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
         content=b"<h1>fake ad</h1>",
@@ -190,6 +192,7 @@ def test_role_matrix(
         "item_id": str(evidence[0]["id"]),
         "host": "orda.example",
         "outlet": "Orda",
+        "name": "matrix-agent",
     }
     headers = accounts[caller].headers if caller else {}
     failures = []

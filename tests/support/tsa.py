@@ -22,6 +22,7 @@ import datetime as dt
 import subprocess
 import tempfile
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, Literal
@@ -238,3 +239,48 @@ class TsaServer:
         self._server.server_close()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def make_server_files(
+    folder: Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ("127.0.0.1",)
+) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for the given names: (ca.pem, chain.pem, key.pem),
+    for a real HTTPS server in a test (``qorgau serve --tls-cert --tls-key``)."""
+    import ipaddress
+
+    ca_key, ca = make_ca("Qorgau Test Server CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(dns_names[0] if dns_names else ip_addresses[0]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_file, chain_file, key_file = folder / "ca.pem", folder / "chain.pem", folder / "key.pem"
+    ca_file.write_bytes(_pem(ca))
+    chain_file.write_bytes(_pem(leaf) + _pem(ca))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_file, chain_file, key_file

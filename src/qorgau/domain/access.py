@@ -61,6 +61,8 @@ class Action(StrEnum):
     MONITOR_WRITE = "monitor.write"
     MONITOR_READ = "monitor.read"
     REGISTER_READ = "register.read"
+    MONITOR_AGENTS = "monitor.agents"
+    AGENT_SYNC = "agent.sync"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -116,6 +118,9 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.MONITOR_READ: STAFF,
     # The register of blocked resources is public, as ARTICLE 19 recommends.
     Action.REGISTER_READ: frozenset({*EVERYONE, None}),
+    Action.MONITOR_AGENTS: LEADS,
+    # No user and not the public: only vantage agents, by their own token (agent_desk.py).
+    Action.AGENT_SYNC: frozenset(),
 }
 
 

@@ -64,7 +64,12 @@ class Recorded:
     observation_id: int
     host_id: int
     state: str
-    became_blocked: bool  # this observation moved the host into "blocked" on its network
+    # the state this observation moved the host into on its network, when it moved it
+    changed_to: str | None = None
+
+    @property
+    def became_blocked(self) -> bool:
+        return self.changed_to == "blocked"
 
 
 def record(
@@ -126,15 +131,16 @@ def record(
             )
             .returning(h.id)
         ).scalar_one()
-        return Recorded(int(obs_id), int(host_id), state, blocked)
+        changed = state if state in ("blocked", "down") else None
+        return Recorded(int(obs_id), int(host_id), state, changed)
     values: dict[str, Any] = {}
-    became = False
+    changed_to = None
     if m.started_at >= row["last_seen"]:
         values["last_seen"] = m.started_at
         values["verdict"] = str(v.kind)
         if state != row["state"]:
             values.update(state=state, since=m.started_at)
-            became = blocked
+            changed_to = state
     if blocked:
         first, last = row["first_blocked_at"], row["last_blocked_at"]
         values["first_blocked_at"] = min(first, m.started_at) if first else m.started_at
@@ -144,7 +150,7 @@ def record(
             values["methods"] = [*methods, str(v.kind)]
     if values:
         conn.execute(monitor_hosts.update().where(h.id == row["id"]).values(values))
-    return Recorded(int(obs_id), int(row["id"]), values.get("state", row["state"]), became)
+    return Recorded(int(obs_id), int(row["id"]), values.get("state", row["state"]), changed_to)
 
 
 def open_incident_for(conn: sa.Connection, org_id: int, host: str) -> int | None:

@@ -573,3 +573,42 @@ monitor_targets = sa.Table(
     sa.UniqueConstraint("org_id", "url"),
     sa.Index("ix_monitor_targets_outlet", "org_id", "outlet"),
 )
+
+# Vantage agents: a probe on a volunteer's laptop or a small server inside a network. The
+# enrolment token is kept only as a hash; the agent's Ed25519 public key, bound at its first
+# registration, verifies every result it uploads.
+monitor_agents = sa.Table(
+    "monitor_agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("public_key", sa.String(64), nullable=True),  # base64 of the raw 32 bytes
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("asn", sa.String(16), nullable=True),
+    sa.Column("network_name", sa.String(80), nullable=True),
+    sa.Column("is_control", sa.Boolean, nullable=False),
+    sa.Column("interval_s", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("registered_at", UTCDateTime, nullable=True),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+    sa.Column("clock_offset_s", sa.Float, nullable=True),  # server minus agent, last upload
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+# What control agents saw of each URL, kept to pair with an in-country measurement that came
+# without its own control (the agent could not reach the control helper at the time).
+monitor_control_samples = sa.Table(
+    "monitor_control_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("control", sa.JSON, nullable=False),
+    sa.Index("ix_monitor_control_samples_url", "org_id", "url", "started_at"),
+)

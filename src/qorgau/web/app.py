@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qorgau
+from qorgau.agent_desk import AgentDesk
 from qorgau.alerts import build_senders
 from qorgau.alerts.dispatcher import Dispatcher
 from qorgau.config import Settings
@@ -24,6 +25,7 @@ from qorgau.vault_desk import VaultDesk
 from qorgau.web import errors
 from qorgau.web.api import (
     accounts,
+    agents,
     campaigns,
     incidents,
     meta,
@@ -74,6 +76,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.response_desk = ResponseDesk(app.state.desk)
         app.state.vault_desk = VaultDesk(app.state.desk)
         app.state.monitor_desk = MonitorDesk(app.state.desk)
+        app.state.agent_desk = AgentDesk(app.state.monitor_desk)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
@@ -109,7 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (reports, incidents, campaigns, accounts, meta, response, vault, monitor):
+    for module in (reports, incidents, campaigns, accounts, meta, response, vault, monitor, agents):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

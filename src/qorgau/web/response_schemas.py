@@ -312,3 +312,26 @@ class LegalBasisIn(Strict):
 class TargetIn(Strict):
     outlet: Annotated[str, Field(min_length=1, max_length=200)]
     url: Annotated[str, Field(min_length=8, max_length=2000)]
+
+
+class AgentIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    country: Annotated[str | None, Field(min_length=2, max_length=2)] = None
+    asn: Annotated[str | None, Field(min_length=3, max_length=16)] = None
+    network_name: Annotated[str | None, Field(max_length=80)] = None
+    is_control: bool = False
+    interval_s: Annotated[int, Field(ge=10, le=86_400)] = 300
+
+
+class AgentRegisterIn(Strict):
+    public_key: Annotated[str, Field(min_length=40, max_length=64)]
+    software: Annotated[str | None, Field(max_length=80)] = None
+
+
+class ControlIn(Strict):
+    url: Annotated[str, Field(min_length=8, max_length=2000)]
+
+
+class ResultsIn(Strict):
+    sent_at: datetime
+    results: Annotated[list[dict[str, Any]], Field(max_length=500)]
