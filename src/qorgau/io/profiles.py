@@ -152,20 +152,20 @@ def apply_profile(profile: Profile, row: dict[str, str]) -> dict[str, Any]:
     targets = []
     for spec in profile.targets:
         maps = spec.get("maps", {})
-        t: dict[str, Any] = {}
+        target: dict[str, Any] = {}
         for key in ("kind", "name", "identifier"):
             if key in spec:
-                t[key] = _render(str(spec[key]), row).strip()
-        if not t.get("name") and not t.get("identifier"):
+                target[key] = _render(str(spec[key]), row).strip()
+        if not target.get("name") and not target.get("identifier"):
             continue
         if "kind" in maps:
             try:
-                t["kind"] = _map(t.get("kind", ""), maps["kind"], "targets.kind")[0]
+                target["kind"] = _map(target.get("kind", ""), maps["kind"], "targets.kind")[0]
             except InvalidInput as exc:
                 problems.extend(exc.problems)
                 continue
-        t["consent_public"] = bool(spec.get("consent_public", False))
-        targets.append(t)
+        target["consent_public"] = bool(spec.get("consent_public", False))
+        targets.append(target)
     record["targets"] = targets
     if problems:
         raise InvalidInput(problems)

@@ -214,8 +214,8 @@ def record_to_import(rec: Any) -> ImportRecord:
     if not isinstance(raw_targets, list):
         problems.append(FieldProblem("targets", "type", "must be a list of objects"))
         raw_targets = []
-    for i, t in enumerate(raw_targets):
-        if not isinstance(t, dict) or not isinstance(t.get("kind"), str):
+    for i, item in enumerate(raw_targets):
+        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
             problems.append(
                 FieldProblem(
                     f"targets[{i}]", "type", "each target needs at least a 'kind' and a 'name'"
@@ -224,10 +224,10 @@ def record_to_import(rec: Any) -> ImportRecord:
             continue
         targets.append(
             TargetInput(
-                t["kind"],
-                str(t.get("name") or ""),
-                t.get("identifier") or None,
-                bool(t.get("consent_public", False)),
+                item["kind"],
+                str(item.get("name") or ""),
+                item.get("identifier") or None,
+                bool(item.get("consent_public", False)),
             )
         )
     severity = rec.get("severity")
