@@ -61,6 +61,9 @@ class Settings:
     monitor_resolvers: tuple[str, ...] = ()
     monitor_ca_file: Path | None = None
     monitor_timeout_s: float = 10.0
+    # Fingerprint files (same TOML format as the shipped Kazakhstan seed) an installation adds:
+    # its own countries' blockpages, or a lab's.
+    monitor_fingerprint_files: tuple[Path, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:
@@ -147,6 +150,11 @@ class Settings:
             if env.get("QORGAU_MONITOR_CA_FILE")
             else None,
             monitor_timeout_s=float(integer("QORGAU_MONITOR_TIMEOUT_S", 10)),
+            monitor_fingerprint_files=tuple(
+                Path(p.strip())
+                for p in env.get("QORGAU_MONITOR_FINGERPRINTS", "").split(",")
+                if p.strip()
+            ),
         )
 
 

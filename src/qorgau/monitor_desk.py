@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.domain import access
 from qorgau.domain.access import Action
@@ -52,7 +53,7 @@ class MonitorDesk:
     ) -> None:
         self.cases = case_desk
         self.store = case_desk.store
-        self.fingerprints = fingerprints or load_default()
+        self.fingerprints = fingerprints or _configured_fingerprints(self.store.settings)
         self.blobs = blobs or BlobStore.for_settings(self.store.settings)
 
     def import_ooni(self, principal: Principal, paths: list[Path]) -> ImportReport:
@@ -299,6 +300,16 @@ class MonitorDesk:
         org = None if principal.role is Role.ADMIN else principal.org_id
         with self.store.read() as conn:
             return monitor_repo.register(conn, org)
+
+
+def _configured_fingerprints(settings: Settings) -> Fingerprints:
+    """The shipped seed plus the files the installation names (QORGAU_MONITOR_FINGERPRINTS)."""
+    from qorgau.monitor.fingerprints import load_toml
+
+    found = load_default()
+    for path in settings.monitor_fingerprint_files:
+        found = found + load_toml(path)
+    return found
 
 
 def _report_fields(m: Measurement, v: Verdict, host: str) -> ReportFields:
