@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-alerts: $(STAMP) services
 ## Evidence vault: ingest vs openssl, verify of 100,000 items, proofs, page capture
 bench-vault: $(STAMP) services
 	$(BIN)/python -m benchmarks.vault
+
+## Reachability monitor in the namespace lab (root): measurements a minute from one agent and
+## the time from a block starting to the desk's incident
+bench-monitor: $(STAMP) services
+	$(BIN)/python -m benchmarks.monitor_lab
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)

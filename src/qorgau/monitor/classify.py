@@ -9,7 +9,8 @@ desk in Kazakhstan needs:
 * TLS interference is its own verdict, since that is how Kazakh ISPs block (OONI folds it into
   "http-failure");
 * an outage seen from the control too is DOWN_EVERYWHERE — the answer to "is it blocking or is
-  the site just down / under DDoS?" — with both sides' errors as evidence;
+  the site just down / under DDoS?" — with both sides' errors as evidence; a site that answers
+  everyone with a server error (502/503/504 from an overloaded front end) is down too;
 * throttling: everything works but far more slowly than from the control;
 * every verdict carries ``evidence`` lines written for a journalist, each a fact from the
   measurement ("the system resolver answered 10.10.34.36 …", "the control connected").
@@ -720,6 +721,19 @@ def _http_step(f: _Facts, fps: Fingerprints, factor: float, min_ms: float) -> Ve
     if final.failure is not None:
         return _failed_fetch(f, len(chain) - 1, final)
     c = f.c
+    if _server_error(final) and c.http is not None and _server_error(c.http):
+        # A site under a DDoS or in an outage still answers — with 502/503/504 from its front
+        # end or CDN, to everyone. Loaded, yes; readable, no: down, not blocked.
+        return _down(
+            f,
+            [
+                f"{final.url} answered {_page(final)}",
+                f"the control got {_page(c.http)}",
+                "both are server errors: the site's own servers (or its CDN) fail to serve the "
+                "page to anyone",
+            ],
+            stage="http",
+        )
     if urlsplit(final.url).scheme.lower() == "https":
         evidence = [f"{final.url} loaded over HTTPS with a verified certificate ({_page(final)})"]
         if c.http is not None and c.http.failure is None and c.http.status != final.status:
@@ -1066,6 +1080,11 @@ def _probe_bug(failure: str) -> bool:
     return lowered.startswith("unknown_failure") and (
         "codec" in lowered or "traceback" in lowered or "attributeerror" in lowered
     )
+
+
+def _server_error(r: HttpResponse) -> bool:
+    """A response that arrived whole and is a 5xx: the server's failure, not the network's."""
+    return r.failure is None and r.status is not None and 500 <= r.status <= 599
 
 
 def _https_ok(r: HttpResponse) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import _ssl
 import asyncio
 import codecs
+import contextlib
 import errno
 import hashlib
 import html
@@ -38,12 +39,14 @@ import os
 import re
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import dns.asyncquery
@@ -551,12 +554,51 @@ _GAI_FAILURES = {
 }
 
 
-async def _resolve_system(host: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+_AddrInfo = Sequence[tuple[Any, ...]]  # (family, type, proto, canonname, sockaddr)
+
+
+async def _getaddrinfo(host: str) -> _AddrInfo:
+    """``getaddrinfo`` on a daemon thread of its own, not on the loop's default executor.
+
+    A blocking getaddrinfo cannot be cancelled: a lookup a censor leaves unanswered keeps its
+    thread for the libc resolver's whole timeout (10 s and more with glibc's defaults) after
+    the measurement has given up on it. The default executor has only CPUs + 4 threads, so
+    a handful of such lookups made every *other* site's lookup wait in its queue until its own
+    step timed out — unblocked sites reported as DNS tampering (seen in the namespace lab,
+    tests/integration/test_censorship_lab.py) — and ``asyncio.run`` then waited for the
+    stuck threads before returning. Here every lookup starts at once, and one abandoned is
+    forgotten: its thread ends with the libc timeout and never holds up the process's exit.
+    """
     loop = asyncio.get_running_loop()
+    future: asyncio.Future[_AddrInfo] = loop.create_future()
+
+    def deliver(infos: _AddrInfo | None, error: BaseException | None) -> None:
+        if future.done():  # the measurement stopped waiting (cancelled by its deadline)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(infos or [])
+
+    def work() -> None:
+        infos: _AddrInfo | None = None
+        error: BaseException | None = None
+        try:
+            infos = socket.getaddrinfo(
+                host, None, type=socket.SOCK_STREAM, flags=socket.AI_CANONNAME
+            )
+        except Exception as exc:  # handed to the awaiting task, classified there
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(deliver, infos, error)
+
+    threading.Thread(target=work, name="qorgau-getaddrinfo", daemon=True).start()
+    return await future
+
+
+async def _resolve_system(host: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
     try:
-        infos = await loop.getaddrinfo(
-            host, None, type=socket.SOCK_STREAM, flags=socket.AI_CANONNAME
-        )
+        infos = await _getaddrinfo(host)
     except socket.gaierror as exc:
         return (), (), _GAI_FAILURES.get(exc.errno, UNKNOWN_PREFIX + _scrub(str(exc)))
     answers: list[str] = []

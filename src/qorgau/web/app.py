@@ -22,7 +22,7 @@ from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.vault_desk import VaultDesk
-from qorgau.web import errors
+from qorgau.web import errors, pages
 from qorgau.web.api import (
     accounts,
     agents,
@@ -112,7 +112,18 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (reports, incidents, campaigns, accounts, meta, response, vault, monitor, agents):
+    for module in (
+        reports,
+        incidents,
+        campaigns,
+        accounts,
+        meta,
+        response,
+        vault,
+        monitor,
+        agents,
+        pages,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
