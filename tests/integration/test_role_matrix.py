@@ -150,7 +150,7 @@ def test_role_matrix(
         ).scalar_one()
         add_attachments(conn, store.cipher, case_id, refs, "email", store.now())
     with store.write() as conn:
-        record_observation(
+        observed = record_observation(
             conn,
             accounts["coordinator"].principal.org_id,
             Measurement(
@@ -171,6 +171,7 @@ def test_role_matrix(
             "orda.example",
             store.now(),
         )
+    assert observed is not None
     client.post("/api/v1/monitor/agents", json={"name": "matrix-agent"}, headers=lead)
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
@@ -193,6 +194,7 @@ def test_role_matrix(
         "host": "orda.example",
         "outlet": "Orda",
         "name": "matrix-agent",
+        "observation_id": str(observed.observation_id),
     }
     headers = accounts[caller].headers if caller else {}
     failures = []
