@@ -40,4 +40,20 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
     || echo "could not install chromium: capture tests will skip their screenshots" >&2
 fi
+
+# -- Network-namespace censorship lab (tests/integration/test_censorship_lab.py) -------------
+# ip netns and tc (iproute2), iptables and nft; installed if missing and apt is available.
+# Without them (or without root) the lab tests skip and say why.
+lab_missing=""
+command -v ip >/dev/null 2>&1 || lab_missing="$lab_missing iproute2"
+command -v iptables >/dev/null 2>&1 || lab_missing="$lab_missing iptables"
+command -v nft >/dev/null 2>&1 || lab_missing="$lab_missing nftables"
+if [ -n "$lab_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing$lab_missing for the censorship lab tests" >&2
+  # shellcheck disable=SC2086  # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $lab_missing >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $lab_missing >/dev/null 2>&1; } \
+    || echo "could not install$lab_missing: the censorship lab tests will skip" >&2
+fi
 exit 0
