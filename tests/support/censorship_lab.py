@@ -34,6 +34,14 @@ Topology (namespace names are ``qg<pid>-<n><role>``; interface names are short a
   globally routable as bogons, so private ranges would look like tampering. 11/8 is never
   routed here anyway (see Safety).
 
+Switches, all immediate and cumulative, lifted by ``clear(isp)`` / ``reset()``:
+``dns_lie`` (the ISP resolver answers the blockpage address, or NXDOMAIN), ``dns_drop`` (DPI
+drops queries for a name), ``dns_hijack`` (all port-53 traffic to the ISP resolver),
+``tcp_block`` (drop, or RST to the SYN), ``sni_reset`` / ``sni_drop`` (the exact name in the
+ClientHello), ``intercept`` (HTTPS to the MITM), ``http_blockpage`` (port 80 to the blockpage
+server), ``throttle`` (tc htb on the downlink), ``blackhole``, ``stall_after_connect``, and
+``overload(host)`` for the site itself, seen from everywhere.
+
 Reaching servers across the lab (for tests that run a Qorgau server and agents): every
 namespace can reach every other one. A server in ``net`` should listen on ``SERVICE_IP``
 (11.0.0.200, assigned to net's loopback and unused by the lab itself); a server in ``ctl``
@@ -59,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import json
 import os
@@ -116,7 +125,6 @@ CTL_IP = "11.10.0.2"
 ISCA_NAME = "Information Security Certification Authority"  # kz.isca.* in the seed matches it
 OVERLOAD_DELAY = 30.0  # longer than any probe timeout: an overloaded site never answers in time
 
-VantageName = Literal["isp-a", "isp-b", "ctl"]
 TcpMode = Literal["drop", "reset"]
 
 
@@ -182,14 +190,26 @@ class LabError(RuntimeError):
 # --- commands ----------------------------------------------------------------------------------
 
 
+@functools.cache
+def _tool(name: str) -> str | None:
+    """``name`` on PATH, else in the sbin directories a non-login root shell may not list."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
 def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 20.0) -> str:
+    argv = [_tool(argv[0]) or argv[0], *argv[1:]]
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LabError(f"{' '.join(argv)}: {exc}") from exc
     if check and done.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
+
+
+def run_ip(*args: str, check: bool = True) -> str:
+    """``ip ARGS…`` (iproute2), its output; a failure raises :class:`LabError` when ``check``."""
+    return _run(["ip", *args], check=check)
 
 
 def _alive(pid: int) -> bool:
@@ -400,13 +420,16 @@ class CensorshipLab:
             raise LabUnavailable("network namespaces need Linux")
         if os.geteuid() != 0:
             raise LabUnavailable("creating network namespaces needs root")
-        missing = [tool for tool in ("ip", "iptables", "tc") if shutil.which(tool) is None]
+        missing = [tool for tool in ("ip", "iptables", "tc") if _tool(tool) is None]
         if missing:
             raise LabUnavailable(
                 f"missing {', '.join(missing)} (Debian: apt-get install iproute2 iptables)"
             )
-        self._setpriv = shutil.which("setpriv")
-        clean_stale()
+        self._setpriv = _tool("setpriv")
+        try:
+            clean_stale()
+        except LabError as exc:
+            raise LabUnavailable(f"'ip netns' cannot be used here: {exc}") from exc
         self.prefix = f"qg{os.getpid()}-{_sequence}"
         _sequence += 1
         for role in ROLES:
@@ -423,6 +446,10 @@ class CensorshipLab:
             self._veth("net", "ctl0", "ctl", "net0")
         except LabError as exc:
             raise LabUnavailable(f"cannot create veth pairs between namespaces: {exc}") from exc
+        try:
+            self._sysctl("net", "net.ipv4.ip_forward", "1")
+        except LabError as exc:
+            raise LabUnavailable(f"cannot enable forwarding in a namespace: {exc}") from exc
         self._address("net", "ctl0", "11.10.0.1/24")
         self._address("ctl", "net0", f"{CTL_IP}/24")
         self._ip("ctl", "route", "add", "11.0.0.0/8", "via", "11.10.0.1")
@@ -437,7 +464,6 @@ class CensorshipLab:
             self._ip(isp.router, "route", "add", "11.0.0.0/8", "via", isp.net_side_ip)
             self._ip("net", "route", "add", f"11.{isp.octet}.0.0/16", "via", isp.uplink_ip)
             self._sysctl(isp.router, "net.ipv4.ip_forward", "1")
-        self._sysctl("net", "net.ipv4.ip_forward", "1")
         for ip in (*SITES.values(), HONEST_DNS, MITM_IP, BLOCKPAGE_IP, SERVICE_IP):
             self._ip("net", "addr", "add", f"{ip}/32", "dev", "lo")
         for isp in ISPS.values():
@@ -472,10 +498,10 @@ class CensorshipLab:
     def _iptables(self, isp: Isp, rule: str) -> None:
         """One iptables command in ``isp``'s router; ``rule`` is split on whitespace (no
         argument the lab uses contains a space: hex strings are written without them)."""
-        self._exec(isp.router, "iptables", "-w", "5", *rule.split())
+        self._exec(isp.router, _tool("iptables") or "iptables", "-w", "5", *rule.split())
 
     def _tc(self, isp: Isp, command: str, *, check: bool = True) -> None:
-        self._exec(isp.router, "tc", *command.split(), check=check)
+        self._exec(isp.router, _tool("tc") or "tc", *command.split(), check=check)
 
     def _middlebox_chains(self, isp: Isp) -> None:
         """QG_FWD (forwarded traffic), QG_IN (the router's own resolver) and nat QG_PRE, which
@@ -605,7 +631,7 @@ class CensorshipLab:
         env: Mapping[str, str] | None,
         **popen: Any,
     ) -> subprocess.Popen[bytes]:
-        prefix = ["ip", "netns", "exec", namespace]
+        prefix = [_tool("ip") or "ip", "netns", "exec", namespace]
         if self._setpriv:  # dies with the test process, even on SIGKILL
             prefix += [self._setpriv, "--pdeathsig", "KILL", "--"]
         environment = {
@@ -617,6 +643,11 @@ class CensorshipLab:
 
     # -- processes for other tests ---------------------------------------------------------
 
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """Every long-lived process the lab started (its servers, then :meth:`popen`'s)."""
+        return [item.proc for item in self._processes]
+
     def popen(
         self,
         vantage: str,
@@ -626,9 +657,12 @@ class CensorshipLab:
     ) -> subprocess.Popen[bytes]:
         """Start a long-lived process inside ``vantage``'s namespace (see :meth:`ns`).
 
-        The lab stops it at teardown (SIGTERM, then SIGKILL after 5 s) unless it has ended;
-        ``env`` is added to this process's environment (proxy variables removed); other
-        keyword arguments go to :class:`subprocess.Popen` (``cwd`` defaults to the repo).
+        The lab stops it at teardown (SIGTERM, then SIGKILL after 5 s; anything it left in
+        the namespace is killed too), and it dies with the test process. ``env`` is added to
+        this process's environment (proxy variables removed: nothing outside the lab can be
+        reached); other keyword arguments go to :class:`subprocess.Popen` (``cwd`` defaults
+        to the repository). Servers should listen on :meth:`address` of their vantage
+        (``SERVICE_IP`` in net, ``CTL_IP`` in ctl): every namespace routes to those.
         """
         proc = self._spawn(self.ns(vantage), argv, env, **popen)
         self._processes.append(_Process(proc, f"{argv[0]} in {vantage}"))
@@ -793,25 +827,18 @@ class CensorshipLab:
     ) -> subprocess.Popen[bytes]:
         """Start ``tests.support.lab_measure`` in ``vantage``; collect with :meth:`collect`."""
         v = self.vantage(vantage)
-        argv = [
-            sys.executable,
-            "-m",
-            "tests.support.lab_measure",
-            "--timeout",
-            str(timeout),
-            "--ca-file",
-            str(self.ca_file),
-            "--concurrency",
-            str(concurrency),
-            "--agent-id",
-            v.agent_id,
-            "--country",
-            v.country,
-            "--asn",
-            v.asn,
-            "--network-name",
-            v.network_name,
-        ]
+        options = {
+            "--timeout": str(timeout),
+            "--ca-file": str(self.ca_file),
+            "--concurrency": str(concurrency),
+            "--agent-id": v.agent_id or "",
+            "--country": v.country or "",
+            "--asn": v.asn or "",
+            "--network-name": v.network_name or "",
+        }
+        argv = [sys.executable, "-m", "tests.support.lab_measure"]
+        for flag, value in options.items():
+            argv += [flag, value]
         if v.is_control:
             argv.append("--control")
         for resolver in resolvers if resolvers is not None else self.resolvers(vantage):
@@ -874,7 +901,13 @@ class CensorshipLab:
             for v in (*vantages, "ctl")
         }
         limit = _process_limit(timeout)
-        results = {v: self.collect(p, limit) for v, p in procs.items()}
+        try:
+            results = {v: self.collect(p, limit) for v, p in procs.items()}
+        finally:  # one probe failed: the others must not outlive the round
+            for proc in procs.values():
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.communicate()
         elapsed = time.monotonic() - started
         control = results.pop("ctl")
         paired = {
@@ -894,11 +927,9 @@ class CensorshipLab:
             routes = json.loads(_run(["ip", "-j", "-n", name, "route", "show"]))
             escapes = []
             for outside in ("1.1.1.1", "8.8.8.8", "10.0.0.1", "192.168.1.1", "172.16.0.1"):
-                probe = subprocess.run(
-                    ["ip", "-n", name, "route", "get", outside], capture_output=True, text=True
-                )
-                if probe.returncode == 0:
-                    escapes.append(f"{outside}: {probe.stdout.strip()}")
+                route = _run(["ip", "-n", name, "route", "get", outside], check=False)
+                if route.strip():
+                    escapes.append(f"{outside}: {route.strip()}")
             report[role] = {
                 "links": [
                     (link["ifname"], link.get("linkinfo", {}).get("info_kind", "loopback"))
@@ -932,6 +963,12 @@ class CensorshipLab:
                     with contextlib.suppress(OSError):
                         stream.close()
         for name in self.namespaces.values():
+            # Anything still inside was started by the lab (a popen'd process's children,
+            # say): nothing else can enter these namespaces. Left alone it would keep the
+            # namespace alive, nameless, after the delete below.
+            for pid_text in _run(["ip", "netns", "pids", name], check=False).split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid_text), signal.SIGKILL)
             _run(["ip", "netns", "delete", name], check=False)
             shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
         self.namespaces.clear()
@@ -954,6 +991,7 @@ def start_lab(workdir: Path) -> CensorshipLab:
     Raises :class:`LabUnavailable` when this machine cannot host it; everything half-built is
     torn down before any exception leaves.
     """
+    workdir.mkdir(parents=True, exist_ok=True)
     lab = CensorshipLab(workdir=workdir)
     try:
         lab._build()
@@ -1313,5 +1351,6 @@ __all__ = [
     "Round",
     "clean_stale",
     "lab_fingerprints",
+    "run_ip",
     "start_lab",
 ]
