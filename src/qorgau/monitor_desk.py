@@ -301,6 +301,22 @@ class MonitorDesk:
         with self.store.read() as conn:
             return monitor_repo.register(conn, org)
 
+    def register_observation(
+        self, principal: Principal, host: str, observation_id: int
+    ) -> dict[str, Any]:
+        """One measurement the register cites, as the public may see it (never who took it)."""
+        from qorgau.errors import NotFound
+
+        access.authorize(principal, Action.REGISTER_READ)
+        # The register's own rule: an admin reads every organisation's, anyone else their own
+        # organisation's (the anonymous public: the default organisation's).
+        org = None if principal.role is Role.ADMIN else principal.org_id
+        with self.store.read() as conn:
+            found = monitor_repo.public_observation(conn, org, host.lower(), observation_id)
+        if found is None:
+            raise NotFound(f"observation {observation_id} of {host} is not in the register")
+        return found
+
 
 def _configured_fingerprints(settings: Settings) -> Fingerprints:
     """The shipped seed plus the files the installation names (QORGAU_MONITOR_FINGERPRINTS)."""

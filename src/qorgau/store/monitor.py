@@ -16,7 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from qorgau.monitor.model import Measurement, Verdict, VerdictKind
-from qorgau.store.tables import monitor_hosts, monitor_observations, monitor_targets
+from qorgau.store.tables import (
+    monitor_hosts,
+    monitor_observations,
+    monitor_targets,
+    vault_items,
+)
 
 BLOCKING = {
     VerdictKind.DNS_TAMPERING,
@@ -352,3 +357,60 @@ def host_timeline(conn: sa.Connection, org_id: int, host: str, limit: int) -> li
         }
         for r in rows
     ]
+
+
+def public_observation(
+    conn: sa.Connection, org_id: int | None, host: str, observation_id: int
+) -> dict[str, Any] | None:
+    """What anyone may know of one measurement the register cites, or ``None``.
+
+    Only a blocking observation of a host in the register qualifies: the register is public,
+    the rest of the monitor is not. The columns are chosen one by one: the observation's
+    ``source_id`` names the agent that took it and the vault item names its collector, so
+    neither is read here; the vault item gives only the SHA-256 of the raw measurement, which
+    is what a holder of an exported evidence package needs to match it.
+    """
+    o, h, v = monitor_observations.c, monitor_hosts.c, vault_items.c
+    in_register = (
+        sa.exists()
+        .where(h.org_id == o.org_id, h.host == o.host, h.first_blocked_at.is_not(None))
+        .correlate(monitor_observations)
+    )
+    stmt = (
+        sa.select(
+            o.id,
+            o.host,
+            o.url,
+            o.started_at,
+            o.network,
+            o.verdict,
+            o.confirmed,
+            o.evidence,
+            o.source,
+            v.sha256,
+        )
+        .select_from(monitor_observations.outerjoin(vault_items, v.id == o.vault_item_id))
+        .where(
+            o.id == observation_id,
+            o.host == host,
+            o.verdict.in_(sorted(str(k) for k in BLOCKING)),
+            in_register,
+        )
+    )
+    if org_id is not None:
+        stmt = stmt.where(o.org_id == org_id)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    return {
+        "observation": row["id"],
+        "host": row["host"],
+        "url": row["url"],
+        "at": row["started_at"],
+        "network": row["network"],
+        "verdict": row["verdict"],
+        "confirmed": row["confirmed"],
+        "evidence": list(row["evidence"] or []),
+        "source": row["source"],
+        "sha256": row["sha256"],
+    }

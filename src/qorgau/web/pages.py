@@ -18,20 +18,16 @@ from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup, escape
 
-from qorgau.domain import access
 from qorgau.domain.access import Action
-from qorgau.domain.model import Principal, Role
-from qorgau.errors import NotFound
+from qorgau.domain.model import Principal
 from qorgau.i18n import N_, gettext, negotiate
 from qorgau.monitor_desk import MonitorDesk
-from qorgau.store.monitor import BLOCKING, RegisterEntry
-from qorgau.store.tables import monitor_hosts, monitor_observations, vault_items
+from qorgau.store.monitor import RegisterEntry
 from qorgau.web.auth import desk, principal, route
 
 router = APIRouter(tags=["public register"])
@@ -256,63 +252,6 @@ def register_page(
     )
 
 
-def public_observation(
-    conn: sa.Connection, org_id: int | None, host: str, observation_id: int
-) -> dict[str, Any] | None:
-    """What anyone may know of one measurement the register cites, or ``None``.
-
-    Only a blocking observation of a host in the register qualifies: the register is public,
-    the rest of the monitor is not. The columns are chosen one by one: the observation's
-    ``source_id`` names the agent that took it and the vault item names its collector, so
-    neither is read here; the vault item gives only the SHA-256 of the raw measurement, which
-    is what a holder of an exported evidence package needs to match it.
-    """
-    o, h, v = monitor_observations.c, monitor_hosts.c, vault_items.c
-    in_register = (
-        sa.exists()
-        .where(h.org_id == o.org_id, h.host == o.host, h.first_blocked_at.is_not(None))
-        .correlate(monitor_observations)
-    )
-    stmt = (
-        sa.select(
-            o.id,
-            o.host,
-            o.url,
-            o.started_at,
-            o.network,
-            o.verdict,
-            o.confirmed,
-            o.evidence,
-            o.source,
-            v.sha256,
-        )
-        .select_from(monitor_observations.outerjoin(vault_items, v.id == o.vault_item_id))
-        .where(
-            o.id == observation_id,
-            o.host == host,
-            o.verdict.in_(sorted(str(k) for k in BLOCKING)),
-            in_register,
-        )
-    )
-    if org_id is not None:
-        stmt = stmt.where(o.org_id == org_id)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        return None
-    return {
-        "observation": row["id"],
-        "host": row["host"],
-        "url": row["url"],
-        "at": iso(row["started_at"]),
-        "network": row["network"],
-        "verdict": row["verdict"],
-        "confirmed": row["confirmed"],
-        "evidence": list(row["evidence"] or []),
-        "source": row["source"],
-        "sha256": row["sha256"],
-    }
-
-
 @router.get(
     OBSERVATION_PATH,
     summary="One measurement the register cites: time, network, verdict, evidence and the"
@@ -325,13 +264,5 @@ def register_observation(
     request: Request,
     who: Who,
 ) -> dict[str, Any]:
-    access.authorize(who, Action.REGISTER_READ)
-    # The register's own rule: an admin reads every organisation's, anyone else their own
-    # organisation's (the anonymous public: the default organisation's).
-    org = None if who.role is Role.ADMIN else who.org_id
-    store = desk(request).store
-    with store.read() as conn:
-        found = public_observation(conn, org, host.lower(), observation_id)
-    if found is None:
-        raise NotFound(f"observation {observation_id} of {host} is not in the register")
-    return found
+    found = _monitor(request).register_observation(who, host, observation_id)
+    return {**found, "at": iso(found["at"])}
