@@ -24,7 +24,13 @@ from typing import Any
 from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Role
-from qorgau.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
+from qorgau.errors import (
+    AuthenticationRequired,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from qorgau.monitor import engine, signed, wire
 from qorgau.monitor.control import control_from
 from qorgau.monitor.model import Measurement, Vantage
@@ -91,8 +97,6 @@ class AgentDesk:
                 )
             )
         if problems:
-            from qorgau.errors import FieldProblem
-
             raise InvalidInput([FieldProblem(*p) for p in problems])
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.write() as conn:
@@ -179,7 +183,7 @@ class AgentDesk:
         Only the organisation's watched URLs are measured, so a leaked agent token cannot turn
         the server into a scanner of arbitrary hosts."""
         with self.store.read() as conn:
-            watched = url in agents_repo.target_urls(conn, agent.org_id)
+            watched = agents_repo.is_target(conn, agent.org_id, url)
         if not watched:
             raise InvalidInput.single(
                 "url", "watched", f"{url!r} is not a watched address; the desk adds targets"
@@ -279,16 +283,7 @@ class AgentDesk:
         if now - m.started_at > MAX_AGE:
             return ResultOutcome(rid, "rejected", f"older than {MAX_AGE.days} days")
         m = replace(m, vantage=_vantage(agent, m.vantage), source="qorgau")
-        if agent.is_control:
-            with self.store.write() as conn:
-                agents_repo.add_control_sample(
-                    conn,
-                    agent.org_id,
-                    m.url,
-                    m.started_at,
-                    wire.control_to_json(control_from(m)),
-                )
-        elif m.control is None:
+        if not agent.is_control and m.control is None:
             m, note = self._paired(agent, m)
             notes.extend(note)
         raw = json.dumps(
@@ -303,9 +298,13 @@ class AgentDesk:
             return ResultOutcome(rid, "duplicate")
         if report.problems:
             return ResultOutcome(rid, "rejected", report.problems[0].problems[0].message)
-        with self.store.read() as conn:
-            verdict = _latest_verdict(conn, agent.org_id, f"agent:{agent.id}:{rid}")
-        return ResultOutcome(rid, "accepted", verdict=verdict)
+        if agent.is_control:
+            # Kept once, like the result itself: a resent control result adds no second sample.
+            with self.store.write() as conn:
+                agents_repo.add_control_sample(
+                    conn, agent.org_id, m.url, m.started_at, wire.control_to_json(control_from(m))
+                )
+        return ResultOutcome(rid, "accepted", verdict=report.verdicts[0])
 
     def _paired(self, agent: Agent, m: Measurement) -> tuple[Measurement, list[str]]:
         """A measurement that came without its control (the agent could not reach the control
@@ -321,19 +320,6 @@ class AgentDesk:
             "the control is a control agent's measurement of the same URL taken within "
             f"{window} s of this one"
         ]
-
-
-def _latest_verdict(conn: Any, org_id: int, source_id: str) -> str | None:
-    import sqlalchemy as sa
-
-    from qorgau.store.tables import monitor_observations as o
-
-    verdict: str | None = conn.execute(
-        sa.select(o.c.verdict).where(
-            o.c.org_id == org_id, o.c.source == "qorgau", o.c.source_id == source_id
-        )
-    ).scalar()
-    return verdict
 
 
 def _vantage(agent: Agent, reported: Vantage) -> Vantage:

@@ -39,6 +39,7 @@ class ImportReport:
     already_known: int = 0
     became_blocked: int = 0
     became_down: int = 0
+    verdicts: list[str] = field(default_factory=list)  # of the measurements stored, in order
     incidents_updated: list[int] = field(default_factory=list)
     incidents_opened: list[str] = field(default_factory=list)
     problems: list[InvalidInput] = field(default_factory=list)
@@ -137,6 +138,7 @@ class MonitorDesk:
                 report.already_known += 1
                 return
             report.new += 1
+            report.verdicts.append(str(verdict.kind))
             incident_id = monitor_repo.open_incident_for(conn, principal.org_id, host)
             public_id = None
             live = now - m.started_at < LIVE_WINDOW

@@ -185,6 +185,61 @@ def test_forged_tampered_and_malformed_results_are_refused_each_with_its_reason(
     assert len(observations(store)) == 1  # the good one, and nothing of the others
 
 
+def test_a_result_without_control_is_paired_with_a_control_agents_measurement(
+    client: TestClient, store: Store, accounts: dict[str, Account]
+) -> None:
+    from dataclasses import replace
+
+    from qorgau.store.tables import monitor_control_samples
+
+    lead = accounts["coordinator"]
+    inside = enrol(client, lead)["token"]
+    outside = enrol(client, lead, name="de-control", country="DE", is_control=True)["token"]
+    keys = {}
+    for token in (inside, outside):
+        keys[token] = Ed25519PrivateKey.generate()
+        client.post(
+            "/api/v1/agent/register",
+            json={"public_key": signed.public_key_b64(keys[token])},
+            headers=agent_headers(token),
+        )
+    now = datetime.now(UTC)
+    blocked = blocked_measurement(now - timedelta(seconds=20))
+    # what the control agent saw of the same URL a few seconds earlier: the page, fine
+    seen_outside = replace(
+        blocked,
+        started_at=now - timedelta(seconds=25),
+        tcp=(TcpConnect("93.184.216.34", 443, True, None, 30.0),),
+        http=(HttpResponse(url=URL, status=200, title="Orda", body_length=50_000),),
+        control=None,
+    )
+    control_item = result(keys[outside], "de-control", seen_outside)
+    body = {"sent_at": now.isoformat(), "results": [control_item]}
+    for _ in range(2):  # a resent control result adds no second sample
+        client.post("/api/v1/agent/results", json=body, headers=agent_headers(outside))
+    with store.read() as conn:
+        samples = conn.execute(sa.select(sa.func.count()).select_from(monitor_control_samples))
+        assert samples.scalar_one() == 1
+    # the agent inside could not reach the desk's control helper: no control of its own
+    item = result(keys[inside], "kt-almaty", replace(blocked, control=None))
+    out = client.post(
+        "/api/v1/agent/results",
+        json={"sent_at": now.isoformat(), "results": [item]},
+        headers=agent_headers(inside),
+    ).json()["results"]
+    assert out[0]["verdict"] == "tcp_ip_blocking"
+    row = observations(store)[-1]
+    assert any("control agent's measurement" in line for line in row["evidence"])
+    # with no control sample in reach it is judged alone, and says so
+    late = result(keys[inside], "kt-almaty", replace(blocked, control=None, url=URL + "other"))
+    client.post(
+        "/api/v1/agent/results",
+        json={"sent_at": now.isoformat(), "results": [late]},
+        headers=agent_headers(inside),
+    )
+    assert any("no control measurement" in line for line in observations(store)[-1]["evidence"])
+
+
 def test_clock_skew_is_corrected_or_refused_with_the_reason(
     client: TestClient, store: Store, accounts: dict[str, Account]
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -154,6 +154,11 @@ def target_urls(conn: sa.Connection, org_id: int) -> list[str]:
     )
 
 
+def is_target(conn: sa.Connection, org_id: int, url: str) -> bool:
+    t = monitor_targets.c
+    return conn.execute(sa.select(t.id).where(t.org_id == org_id, t.url == url)).first() is not None
+
+
 def add_control_sample(
     conn: sa.Connection, org_id: int, url: str, started_at: datetime, control: dict[str, Any]
 ) -> None:
@@ -168,8 +173,6 @@ def nearest_control_sample(
     conn: sa.Connection, org_id: int, url: str, at: datetime, window_s: float
 ) -> dict[str, Any] | None:
     """The control agents' view of ``url`` closest to ``at``, within ``window_s`` either side."""
-    from datetime import timedelta
-
     c = monitor_control_samples.c
     span = timedelta(seconds=window_s)
     rows = conn.execute(
