@@ -34,15 +34,13 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from qorgau.errors import InvalidInput
 from qorgau.monitor import engine
 from qorgau.monitor.engine import FAILURES, measure, measure_many, resolve
 from qorgau.monitor.model import Measurement, Vantage
-from tests.support.tsa import make_ca
+from tests.support.tsa import make_server_files
 
 T = TypeVar("T")
 VANTAGE = Vantage(agent_id="loopback-probe", country="KZ", asn="AS0", network_name="loopback")
@@ -288,43 +286,10 @@ class Pki:
 
 
 def make_pki(folder: Path) -> Pki:
-    now = dt.datetime.now(dt.UTC)
-    ca_key, ca = make_ca("Qorgau Test CA")
-    ca_name = ca.subject
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qorgau.test")]))
-        .issuer_name(ca_name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("qorgau.test"), x509.DNSName("blocked.test")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca_file, chain_file, key_file = make_server_files(
+        folder, dns_names=["qorgau.test", "blocked.test"], ip_addresses=(), ca_name="Qorgau Test CA"
     )
-    pem = serialization.Encoding.PEM
-    ca_file = folder / "ca.pem"
-    ca_file.write_bytes(ca.public_bytes(pem))
-    chain_file = folder / "chain.pem"
-    chain_file.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    key_file = folder / "key.pem"
-    key_file.write_bytes(
-        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    leaf = x509.load_pem_x509_certificates(chain_file.read_bytes())[0]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain_file, key_file)
     return Pki(ca_file, leaf.public_bytes(serialization.Encoding.DER), context)

@@ -242,13 +242,16 @@ class TsaServer:
 
 
 def make_server_files(
-    folder: Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ("127.0.0.1",)
+    folder: Path,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = ("127.0.0.1",),
+    ca_name: str = "Qorgau Test Server CA",
 ) -> tuple[Path, Path, Path]:
     """A test CA and a server certificate for the given names: (ca.pem, chain.pem, key.pem),
     for a real HTTPS server in a test (``qorgau serve --tls-cert --tls-key``)."""
     import ipaddress
 
-    ca_key, ca = make_ca("Qorgau Test Server CA")
+    ca_key, ca = make_ca(ca_name)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
