@@ -194,16 +194,14 @@ def serve(
     from qorgau.store.store import open_store
     from qorgau.web.app import create_app, tune_gc_for_serving
 
+    if (tls_cert is None) != (tls_key is None):
+        fail(InvalidInput.single("tls_key", "required", "give both --tls-cert and --tls-key"))
+    for label, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if path is not None and not path.is_file():
+            fail(InvalidInput.single(label, "exists", f"{path} is not a file"))
     s = settings(data_dir, database_url)
     store = open_store(s)
     store.check_schema()
-    out.print(
-        t(
-            "Serving on http://{host}:{port} (OpenAPI document at /openapi.json)",
-            host=host,
-            port=port,
-        )
-    )
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -211,13 +209,16 @@ def serve(
         "access_log": False,
         "server_header": False,
     }
-    if (tls_cert is None) != (tls_key is None):
-        fail(InvalidInput.single("tls_key", "required", "give both --tls-cert and --tls-key"))
     if tls_cert is not None and tls_key is not None:
-        for label, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
-            if not path.is_file():
-                fail(InvalidInput.single(label, "exists", f"{path} is not a file"))
         common.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
+    out.print(
+        t(
+            "Serving on {scheme}://{host}:{port} (OpenAPI document at /openapi.json)",
+            scheme="https" if tls_cert else "http",
+            host=host,
+            port=port,
+        )
+    )
     if workers == 1:
         app = create_app(s, store)
         tune_gc_for_serving()
