@@ -325,6 +325,9 @@ def test_smtp_down_gives_a_dead_letter_that_is_sent_once_it_is_back(store: Store
             dead = row(store, did)
             assert dead["attempts"] == 3
             assert f"127.0.0.1:{port}" in dead["last_error"]
+            # the dispatcher counts an outcome once its commit returns, a moment after the
+            # row already reads "dead" to this poller
+            await eventually(lambda: d.metrics.dead == 1)
             assert d.metrics.failed == 3 and d.metrics.dead == 1
             async with smtp_server(inbox, port):
                 requeue(store, did)
