@@ -1194,6 +1194,10 @@ def _safe_url(s: Settings) -> str:
     return make_url(s.resolved_database_url).render_as_string(hide_password=True)
 
 
+# The detect / observe / watchlist / simulate commands register themselves on ``app``.
+from qorgau import cli_detect  # noqa: E402, F401
+
+
 def main() -> None:
     try:
         app()

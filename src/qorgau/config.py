@@ -40,6 +40,9 @@ class Settings:
     # Broker for alert deliveries: None runs the queue in-process (embedded default);
     # "nats://host:4222" hands deliveries to workers over NATS JetStream.
     nats_url: str | None = None
+    # Where detectors run: "inprocess" (embedded default) or "nats" (row ids published to
+    # JetStream at nats_url, detector workers started with 'qorgau detect worker').
+    detect_workers: str = "inprocess"
     # Address the desk is reached at, for links in alerts.
     public_base_url: str = "http://127.0.0.1:8000"
     # Where reports by e-mail arrive: an SMTP endpoint Qorgau itself listens on (0 = off).
@@ -111,6 +114,15 @@ class Settings:
         if url and url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         key_file = env.get("QORGAU_KEY_FILE")
+        detect_workers = env.get("QORGAU_DETECT_WORKERS", "inprocess")
+        if detect_workers not in ("inprocess", "nats"):
+            raise ConfigurationError(
+                f"QORGAU_DETECT_WORKERS is 'inprocess' or 'nats', got {detect_workers!r}"
+            )
+        if detect_workers == "nats" and not env.get("QORGAU_NATS_URL"):
+            raise ConfigurationError(
+                "QORGAU_DETECT_WORKERS=nats needs QORGAU_NATS_URL (e.g. nats://127.0.0.1:4222)"
+            )
         return cls(
             data_dir=Path(env.get("QORGAU_DATA_DIR", str(DEFAULT_DATA_DIR))),
             database_url=url,
@@ -129,6 +141,7 @@ class Settings:
             telegram_api_base=env.get("QORGAU_TELEGRAM_API_BASE", "https://api.telegram.org"),
             telegram_bot_token=env.get("QORGAU_TELEGRAM_BOT_TOKEN") or None,
             nats_url=env.get("QORGAU_NATS_URL") or None,
+            detect_workers=detect_workers,
             public_base_url=env.get("QORGAU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             inbound_smtp_port=_port(env.get("QORGAU_INBOUND_SMTP_PORT", "0")),
             inbound_smtp_host=env.get("QORGAU_INBOUND_SMTP_HOST", "127.0.0.1"),

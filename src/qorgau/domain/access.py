@@ -63,6 +63,12 @@ class Action(StrEnum):
     REGISTER_READ = "register.read"
     MONITOR_AGENTS = "monitor.agents"
     AGENT_SYNC = "agent.sync"
+    OBSERVATION_WRITE = "observation.write"
+    OBSERVATION_READ = "observation.read"
+    OBSERVATION_SOURCES = "observation.sources"
+    OBSERVATION_PUSH = "observation.push"
+    WATCHLIST_READ = "watchlist.read"
+    WATCHLIST_WRITE = "watchlist.write"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -121,6 +127,14 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.MONITOR_AGENTS: LEADS,
     # No user and not the public: only vantage agents, by their own token (agent_desk.py).
     Action.AGENT_SYNC: frozenset(),
+    Action.OBSERVATION_WRITE: HANDLERS,
+    Action.OBSERVATION_READ: STAFF,
+    Action.OBSERVATION_SOURCES: LEADS,
+    # No user: only observation sources, by their own token (observation_desk.py).
+    Action.OBSERVATION_PUSH: frozenset(),
+    # The watchlist is what an attacker would most like to read: handlers only, and masked.
+    Action.WATCHLIST_READ: HANDLERS,
+    Action.WATCHLIST_WRITE: HANDLERS,
 }
 
 

@@ -612,3 +612,114 @@ monitor_control_samples = sa.Table(
     sa.Column("control", sa.JSON, nullable=False),
     sa.Index("ix_monitor_control_samples_url", "org_id", "url", "started_at"),
 )
+
+# -- observations and detectors --------------------------------------------------------------
+
+# Who may push observations over the API (a scraper, a newsroom's call-log exporter, a
+# partner's feed): a credential per source, kept only as a hash, so one leaked token is revoked
+# without touching the others.
+observation_sources = sa.Table(
+    "observation_sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+# One row per observation, stored once per (organisation, observation id). What was said and
+# by whom is personal data of third parties: it is kept encrypted in ``body``; time, platform
+# and kind stay in clear for ordering and counting. ``processed_at`` marks that every detector
+# has read it, set in the same transaction as their findings, which is what makes redelivery
+# by the broker harmless.
+observations = sa.Table(
+    "observations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("obs_key", sa.String(400), nullable=False),
+    sa.Column("source", sa.String(120), nullable=False),
+    sa.Column("platform", sa.String(60), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("lang", sa.String(8), nullable=True),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("stored_at", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("org_id", "obs_key"),
+    sa.Index("ix_observations_pending", "org_id", "processed_at", "observed_at"),
+)
+
+# Protected identifiers: encrypted, with a keyed-hash blind index to find duplicates and answer
+# "is this number watched?" without decrypting the list.
+watchlist_entries = sa.Table(
+    "watchlist_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("person", sa.String(200), nullable=False),
+    sa.Column("group_name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # encrypted
+    sa.Column("value_index", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "kind", "value_index"),
+)
+
+# A stateful detector's state for one partition (one person and channel): loaded and saved in
+# the transaction that reads the observations, locked per row on PostgreSQL.
+detector_state = sa.Table(
+    "detector_state",
+    metadata,
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("detector", sa.String(60), primary_key=True),
+    sa.Column("partition", sa.String(300), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # encrypted JSON: it names people's contacts
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+detector_failures = sa.Table(
+    "detector_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("detector", sa.String(60), nullable=False),
+    sa.Column("obs_key", sa.String(400), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "detector", "obs_key"),
+)
+
+# A finding per (detector, campaign key): re-emitted as a campaign grows, it updates this row
+# and its incident instead of opening another.
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("detector", sa.String(60), nullable=False),
+    sa.Column("campaign_key", sa.String(300), nullable=False),
+    sa.Column("attack_type", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=True),
+    sa.Column("body", sa.Text, nullable=False),  # encrypted JSON: title, explanation, details
+    sa.Column("first_at", UTCDateTime, nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False),
+    sa.Column("observations", sa.Integer, nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.Column("linked_finding_id", sa.Integer, nullable=True),
+    sa.UniqueConstraint("org_id", "detector", "campaign_key"),
+)
+
+finding_observations = sa.Table(
+    "finding_observations",
+    metadata,
+    sa.Column("finding_id", sa.Integer, sa.ForeignKey("findings.id"), primary_key=True),
+    sa.Column("observation_id", sa.Integer, sa.ForeignKey("observations.id"), primary_key=True),
+    sa.Column("vault_item_id", sa.Integer, sa.ForeignKey("vault_items.id"), nullable=True),
+)

@@ -17,6 +17,7 @@ from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.escalation import EscalationLoop
 from qorgau.monitor_desk import MonitorDesk
+from qorgau.observation_desk import ObservationDesk
 from qorgau.response_desk import ResponseDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
@@ -30,6 +31,7 @@ from qorgau.web.api import (
     incidents,
     meta,
     monitor,
+    observations,
     reports,
     response,
     vault,
@@ -77,6 +79,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.vault_desk = VaultDesk(app.state.desk)
         app.state.monitor_desk = MonitorDesk(app.state.desk)
         app.state.agent_desk = AgentDesk(app.state.monitor_desk)
+        app.state.observation_desk = ObservationDesk.for_settings(app.state.desk)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
@@ -122,6 +125,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         vault,
         monitor,
         agents,
+        observations,
         pages,
     ):
         app.include_router(module.router)

@@ -1,0 +1,1 @@
+"""One module per detector; ``qorgau.detect.registry`` lists them explicitly."""

@@ -1,0 +1,26 @@
+"""Every detector Qorgau runs, listed once and explicitly.
+
+No discovery by import side effects or entry points: a detector exists when it is in this
+tuple, a test walks the tuple (spec, schema, a run on an empty batch), and the CLI and the
+pipeline read only from here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qorgau.detect.detectors import floods, leaked_identifiers
+from qorgau.detect.interfaces import Detector
+from qorgau.errors import NotFound
+
+DETECTORS: tuple[Detector[Any], ...] = (
+    leaked_identifiers.DETECTOR,
+    floods.DETECTOR,
+)
+
+
+def by_name(name: str) -> Detector[Any]:
+    for d in DETECTORS:
+        if d.spec.name == name:
+            return d
+    known = ", ".join(d.spec.name for d in DETECTORS)
+    raise NotFound(f"no detector named {name!r}; the detectors are: {known}")

@@ -1,0 +1,1 @@
+"""Ingestion: turn exports, logs and API batches into normalised observations."""
