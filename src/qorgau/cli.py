@@ -1194,8 +1194,12 @@ def _safe_url(s: Settings) -> str:
     return make_url(s.resolved_database_url).render_as_string(hide_password=True)
 
 
-# The detect / observe / watchlist / simulate commands register themselves on ``app``.
-from qorgau import cli_detect  # noqa: E402, F401
+# The detect / observe / watchlist / simulate commands live in their own module, which imports
+# this one; run as ``python -m qorgau.cli``, this file hands over to the imported module below.
+if __name__ not in ("__main__", "__mp_main__"):  # not when run as a script or its child
+    from qorgau.cli_detect import register as _register_detect
+
+    _register_detect(app)
 
 
 def main() -> None:
@@ -1206,4 +1210,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from qorgau.cli import main as _main
+
+    _main()

@@ -21,7 +21,6 @@ from qorgau.cli import (
     ERROR_LABEL,
     DataDir,
     DbUrl,
-    app,
     err,
     fail,
     guarded,
@@ -32,14 +31,21 @@ from qorgau.cli import (
 )
 from qorgau.errors import InvalidInput
 
-detect_app = typer.Typer(no_args_is_help=True, help="Detectors: list, run, retro-analysis, workers.")
-app.add_typer(detect_app, name="detect")
+detect_app = typer.Typer(
+    no_args_is_help=True, help="Detectors: list, run, retro-analysis, workers."
+)
 observe_app = typer.Typer(no_args_is_help=True, help="Observations: import files, API sources.")
-app.add_typer(observe_app, name="observe")
 source_app = typer.Typer(no_args_is_help=True, help="API sources of observations.")
 observe_app.add_typer(source_app, name="source")
 watch_app = typer.Typer(no_args_is_help=True, help="Protected people's identifiers.")
-app.add_typer(watch_app, name="watchlist")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main ``qorgau`` app (called by ``qorgau.cli``)."""
+    app.add_typer(detect_app, name="detect")
+    app.add_typer(observe_app, name="observe")
+    app.add_typer(watch_app, name="watchlist")
+    app.command("simulate")(simulate_cmd)
 
 
 def _desk(store: Any) -> Any:
@@ -109,7 +115,9 @@ def detect_run(
     input_file: Annotated[
         Path, typer.Option("--input", help="JSON Lines: id, platform, account, time, text...")
     ],
-    config: Annotated[Path | None, typer.Option("--config", help="Its configuration (JSON)")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Its configuration (JSON)")
+    ] = None,
 ) -> None:
     """Run one detector over a file and print its findings as JSON Lines (no store needed)."""
     from qorgau.detect.pipeline import configure, run_stream
@@ -150,7 +158,9 @@ def detect_run(
 def detect_retro(
     name: Annotated[str, typer.Argument(help="The detector")],
     inputs: Annotated[list[Path], typer.Option("--input", help="JSON Lines archives")],
-    config: Annotated[Path | None, typer.Option("--config", help="Its configuration (JSON)")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Its configuration (JSON)")
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="A Dask scheduler's address; default: a local cluster")
     ] = None,
@@ -185,6 +195,9 @@ def detect_worker(
     batch: Annotated[int, typer.Option(help="Messages fetched at a time")] = 4,
     ack_wait: Annotated[float, typer.Option(help="Seconds before NATS redelivers")] = 60.0,
     sweep_every: Annotated[float, typer.Option(help="Seconds between sweeps")] = 30.0,
+    stream: Annotated[str, typer.Option(help="JetStream stream name")] = "QORGAU_OBSERVATIONS",
+    subject: Annotated[str, typer.Option(help="Subject prefix")] = "qorgau.observations",
+    durable: Annotated[str, typer.Option(help="Durable consumer name")] = "qorgau-detectors",
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
@@ -204,7 +217,14 @@ def detect_worker(
 
         desk = ObservationDesk(CaseDesk(store))
         worker = DetectorWorker(
-            desk, s.nats_url, batch=batch, ack_wait=ack_wait, sweep_every=sweep_every
+            desk,
+            s.nats_url,
+            stream=stream,
+            subject_prefix=subject,
+            durable=durable,
+            batch=batch,
+            ack_wait=ack_wait,
+            sweep_every=sweep_every,
         )
 
         async def _main() -> None:
@@ -215,6 +235,18 @@ def detect_worker(
 
         err.print(t("Detector worker started; Ctrl-C stops it."))
         asyncio.run(_main())
+        m = worker.metrics
+        err.print(
+            t(
+                "Detector worker stopped: {messages} messages, {n} observations, {found}"
+                " findings, {swept} swept, {errors} errors.",
+                messages=m.messages,
+                n=m.observations,
+                found=m.findings,
+                swept=m.swept,
+                errors=m.errors,
+            )
+        )
 
 
 @detect_app.command("process")
@@ -273,7 +305,9 @@ def detect_failures(data_dir: DataDir = None, database_url: DbUrl = None) -> Non
         desk = _desk(store)
         rows = desk.failures(desk.cases.system("cli"))
     for r in rows:
-        out.print(escape(f"{r['at']:%Y-%m-%d %H:%M}  {r['detector']}  {r['obs_key']}  {r['error']}"))
+        out.print(
+            escape(f"{r['at']:%Y-%m-%d %H:%M}  {r['detector']}  {r['obs_key']}  {r['error']}")
+        )
     if not rows:
         out.print(t("No detector failures."))
 
@@ -288,7 +322,9 @@ def observe_import(
     source: Annotated[str, typer.Option(help="Where they come from, e.g. telegram-orda")],
     file_format: Annotated[
         str | None,
-        typer.Option("--format", help="telegram, posts, ads, ad-pages, calls, mbox (default: guess)"),
+        typer.Option(
+            "--format", help="telegram, posts, ads, ad-pages, calls, mbox (default: guess)"
+        ),
     ] = None,
     owner_phone: Annotated[
         str | None, typer.Option(help="Whose phone a call log without a callee column is from")
@@ -476,7 +512,6 @@ def watch_remove(
 # -- simulation --------------------------------------------------------------------------------
 
 
-@app.command("simulate")
 @guarded
 def simulate_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into")],

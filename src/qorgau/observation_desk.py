@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,9 +218,7 @@ class ObservationDesk:
         access.authorize(principal, Action.WATCHLIST_READ)
         with self.store.read() as conn:
             entries = obs_repo.watchlist(conn, self.store.cipher, principal.org_id)
-        return [
-            WatchEntry(e.id, e.person, e.group, e.kind, mask(e.kind, e.value)) for e in entries
-        ]
+        return [WatchEntry(e.id, e.person, e.group, e.kind, mask(e.kind, e.value)) for e in entries]
 
     def people(self, org_id: int) -> list[dict[str, Any]]:
         """The watchlist in the detectors' configuration format."""
@@ -270,6 +268,40 @@ class ObservationDesk:
             report.published, report.processed = self._dispatch(principal.org_id, new_rows)
         return report
 
+    def import_upload(
+        self,
+        principal: Principal,
+        data: bytes,
+        filename: str,
+        source: str,
+        file_format: str | None,
+        owner_phone: str | None,
+    ) -> dict[str, Any]:
+        """One uploaded export, imported like the CLI imports a file; problems listed by line."""
+        import tempfile
+        from pathlib import Path
+
+        from qorgau.observe.importers import import_file
+
+        access.authorize(principal, Action.OBSERVATION_WRITE)
+        name = Path(filename).name or "upload"
+        with tempfile.TemporaryDirectory(prefix="qorgau-upload-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            result = import_file(path, source, format=file_format, owner_phone=owner_phone)
+        report = self.ingest(principal, result.observations)
+        processed = report.processed
+        return {
+            "read": report.read,
+            "new": report.new,
+            "already_known": report.already_known,
+            "problems": [
+                {"file": p.file, "line": p.line, "reason": p.reason} for p in result.problems
+            ],
+            "findings": processed.findings if processed else None,
+            "incidents_opened": processed.incidents_opened if processed else [],
+        }
+
     def take_batch(
         self, source: Source, items: Sequence[Any], parse: Callable[[Any, str], Observation]
     ) -> tuple[list[ItemOutcome], IngestReport]:
@@ -292,9 +324,7 @@ class ObservationDesk:
         report = IngestReport(read=len(items))
         if good:
             with self.store.read() as conn:
-                known = set(
-                    obs_repo.row_ids_of(conn, source.org_id, [ob.id for _, ob in good])
-                )
+                known = set(obs_repo.row_ids_of(conn, source.org_id, [ob.id for _, ob in good]))
             report = self.ingest(principal, [ob for _, ob in good])
             report.read = len(items)
             for index, ob in good:
@@ -423,27 +453,18 @@ class ObservationDesk:
         if incident_id is None and finding.detector == FLOOD_DETECTOR:
             linked = self._leak_before(conn, org_id, finding, first)
             if linked is not None and linked.incident_id is not None:
-                if self._is_open(conn, linked.incident_id):
-                    incident_id = linked.incident_id
-                    det_repo.set_incident(conn, finding_id, incident_id, linked.id)
-                    incidents_repo.insert_note(
-                        conn,
-                        cipher,
-                        incident_id,
-                        None,
-                        _link_note(finding, linked),
-                        True,
-                        now,
-                    )
-                    report.incidents_updated.append(incident_id)
+                incident_id = linked.incident_id
+                det_repo.set_incident(conn, finding_id, incident_id, linked.id)
+                incidents_repo.insert_note(
+                    conn, cipher, incident_id, None, _link_note(finding, linked), True, now
+                )
+                report.incidents_updated.append(incident_id)
         if incident_id is None:
             job = self.cases.prepare_report(
                 principal,
                 _report_fields(finding, first),
                 tag=f"incident:opened:{finding.detector}",
             )
-            from dataclasses import replace
-
             job = replace(job, respond=live)
             stored = store_report(conn, self.store, job, now)
             incident_id, public_id = stored.id, stored.public_id
@@ -462,8 +483,9 @@ class ObservationDesk:
             report.incidents_updated.append(incident_id)
         if public_id is None:
             public_id = incidents_repo.public_ids(conn, [incident_id]).get(incident_id)
-        self._keep_evidence(conn, org_id, finding, finding_id, new_rows, rows, in_batch, now,
-                            incident_id, public_id)
+        self._keep_evidence(
+            conn, org_id, finding, finding_id, new_rows, rows, in_batch, now, incident_id, public_id
+        )
 
     def _keep_evidence(
         self,
@@ -537,7 +559,12 @@ class ObservationDesk:
         for leak in det_repo.recent(
             conn, self.store.cipher, org_id, detector=LEAK_DETECTOR, since=since
         ):
-            if leak.first_at <= onset and set(leak.subjects) & set(flood.subjects):
+            if (
+                leak.first_at <= onset
+                and set(leak.subjects) & set(flood.subjects)
+                and leak.incident_id is not None
+                and self._is_open(conn, leak.incident_id)
+            ):
                 return leak
         return None
 

@@ -104,7 +104,9 @@ def _watch(od: ObservationDesk, desk: CaseDesk) -> None:
 
 def _count(store: Store, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
     with store.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+        )
 
 
 def test_monday_planted_numbers_and_the_flood_are_one_live_case(store: Store) -> None:
@@ -142,7 +144,9 @@ def test_monday_planted_numbers_and_the_flood_are_one_live_case(store: Store) ->
         flagged = set(
             conn.execute(
                 sa.select(observations.c.obs_key)
-                .join(finding_observations, finding_observations.c.observation_id == observations.c.id)
+                .join(
+                    finding_observations, finding_observations.c.observation_id == observations.c.id
+                )
                 .where(finding_observations.c.finding_id == leak.id)
             ).scalars()
         )

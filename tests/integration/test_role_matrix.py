@@ -68,6 +68,12 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
         ("PUT", "/api/v1/hygiene/{subject_id}/items/{step_id}"): {"state": "done"},
         ("POST", "/api/v1/monitor/targets"): {"outlet": "Orda", "url": "https://kaz.orda.example/"},
         ("POST", "/api/v1/monitor/agents"): {"name": f"agent-{ctx['n']}", "asn": "AS9198"},
+        ("POST", "/api/v1/observations/sources"): {"name": f"feed-{ctx['n']}"},
+        ("POST", "/api/v1/watchlist"): {
+            "person": "Orda owner",
+            "kind": "phone",
+            "value": "+7 705 555 02 02",
+        },
         ("PUT", "/api/v1/register/{host}/legal-basis"): {
             "basis": "court_order",
             "reference": "Almaly district court of Almaty, 2-123/2025",
@@ -173,6 +179,14 @@ def test_role_matrix(
         )
     assert observed is not None
     client.post("/api/v1/monitor/agents", json={"name": "matrix-agent"}, headers=lead)
+    client.post("/api/v1/observations/sources", json={"name": "matrix-feed"}, headers=lead)
+    watched = client.post(
+        "/api/v1/watchlist",
+        json={"person": "Orda editor", "kind": "phone", "value": "8 701 555 01 01"},
+        headers=lead,
+    )
+    assert watched.status_code == 200, watched.text
+    finding_id = _one_finding(store)
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
         content=b"<h1>fake ad</h1>",
@@ -195,6 +209,9 @@ def test_role_matrix(
         "outlet": "Orda",
         "name": "matrix-agent",
         "observation_id": str(observed.observation_id),
+        "source_name": "matrix-feed",
+        "entry_id": str(_watch_entry(client, lead)),
+        "finding_id": str(finding_id),
     }
     headers = accounts[caller].headers if caller else {}
     failures = []
@@ -208,6 +225,8 @@ def test_role_matrix(
             url += "?reason=matrix"
         if path == "/api/v1/evidence":
             url += "?q=seller"
+        if path == "/api/v1/observations/files":
+            url += "?source=matrix-upload&filename=posts.jsonl&format=posts"
         if path == "/api/v1/vault/consistency":
             url += "?old_size=1&new_size=1"
         r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
@@ -222,6 +241,31 @@ def test_role_matrix(
                 f"{caller} {method} {path}: allowed call failed {r.status_code} {r.text[:200]}"
             )
     assert not failures, "\n".join(failures)
+
+
+def _one_finding(store: Store) -> int:
+    """A finding to read: an ad carrying the watched number, through the real pipeline."""
+    from qorgau.desk import CaseDesk
+    from qorgau.detect.model import Observation
+    from qorgau.observation_desk import ObservationDesk
+
+    od = ObservationDesk(CaseDesk(store))
+    ad = Observation(
+        id="matrix:ad-1",
+        source="matrix",
+        platform="olx.example",
+        kind="ad",
+        time=store.now(),
+        text="Продаю коз, звоните 8 (701) 555-01-01",
+    )
+    od.ingest(od.cases.system("matrix"), [ad])
+    (found,) = od.findings(od.cases.system("matrix"))
+    return found.id
+
+
+def _watch_entry(client: TestClient, headers: dict[str, str]) -> int:
+    entries = client.get("/api/v1/watchlist", headers=headers).json()
+    return int(entries[0]["id"])
 
 
 def test_reporters_see_only_their_own_reports(

@@ -98,3 +98,28 @@ def test_merge_keeps_every_observation_of_a_campaign_once() -> None:
     assert merged.details == {"n": 2}
 
 
+def test_an_observation_without_a_time_zone_fails_alone() -> None:
+    """The floods detector refuses a naive time; the sort before it must not break first."""
+    from qorgau.detect.registry import by_name
+
+    c = configure(by_name("floods"), {"people": [{"name": "Ed", "phones": ["+77015550101"]}]})
+    naive = Observation(
+        id="t:naive",
+        source="t",
+        platform="phone",
+        kind="call",
+        time=datetime(2025, 6, 2, 18, 0),
+        account="+77471000001",
+        recipients=("+77015550101",),
+    )
+    good = Observation(
+        id="t:good",
+        source="t",
+        platform="phone",
+        kind="call",
+        time=T0,
+        account="+77471000002",
+        recipients=("+77015550101",),
+    )
+    result = run_one(c, [good, naive], {})
+    assert [f.observation_id for f in result.failures] == ["t:naive"]

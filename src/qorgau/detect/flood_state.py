@@ -81,11 +81,22 @@ def new_state(ts: float, settings: Settings) -> dict[str, Any]:
     }
 
 
+# How far behind a partition's clock an observation may arrive and still count (see observe).
+LATE_LIMIT_SECONDS = 600.0
+
+
 def observe(
     st: dict[str, Any], settings: Settings, obs_id: str, ts: float, source: str
 ) -> list[dict[str, Any]]:
     """Take one observation; returns the floods that ended before it (to report their end)."""
     ended: list[dict[str, Any]] = []
+    if ts < st["bin"] * settings.bin_seconds - LATE_LIMIT_SECONDS:
+        # Far behind what this partition has already seen: two workers back-filling an archive
+        # in parallel, or a late export. Counting it now would pile hours of old calls into one
+        # minute and raise a false flood, so it only teaches who the usual contacts are.
+        st["late"] = int(st.get("late", 0)) + 1
+        _remember(st, source, ts)
+        return ended
     target = int(ts // settings.bin_seconds)
     if target > st["bin"]:
         ended = _advance(st, settings, target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from qorgau.detect.interfaces import Detector, State
@@ -48,7 +49,7 @@ def configure(detector: Detector[Any], raw: Mapping[str, Any]) -> Configured:
 
 def run_one(c: Configured, batch: Sequence[Observation], state: State) -> BatchResult:
     """Findings of one detector; ``state`` is updated in place only by runs that completed."""
-    ordered = sorted(batch, key=lambda ob: (ob.time, ob.id))
+    ordered = sorted(batch, key=_order)
     trial = copy.deepcopy(dict(state))
     try:
         result = c.detector.detect(ordered, c.config, trial)
@@ -57,6 +58,13 @@ def run_one(c: Configured, batch: Sequence[Observation], state: State) -> BatchR
     state.clear()
     state.update(trial)
     return result
+
+
+def _order(ob: Observation) -> tuple[datetime, str]:
+    """Time order that cannot itself fail: a time without a zone (a detector will refuse the
+    observation and say why) sorts as if it were UTC instead of breaking the sort."""
+    when = ob.time if ob.time.tzinfo is not None else ob.time.replace(tzinfo=UTC)
+    return when, ob.id
 
 
 def _one_at_a_time(c: Configured, batch: Sequence[Observation], state: State) -> BatchResult:
@@ -104,7 +112,7 @@ def run_stream(
 ) -> BatchResult:
     """A whole file or archive through one detector, in time order, batch after batch with
     the state carried between them — what the live pipeline does, without a store."""
-    ordered = sorted(observations, key=lambda ob: (ob.time, ob.id))
+    ordered = sorted(observations, key=_order)
     state: State = {}
     found: list[Finding] = []
     failed: list[DetectorFailure] = []

@@ -22,6 +22,7 @@ import orjson
 from qorgau.detect import registry
 from qorgau.detect.model import BatchResult, DetectorFailure, Finding, Observation
 from qorgau.detect.pipeline import Configured, configure, merge_findings, run_stream
+from qorgau.errors import ConfigurationError
 
 _CONFIGURED: dict[str, Configured] = {}
 
@@ -86,11 +87,20 @@ def run_retro(
     detector.spec.parse_config(config)  # a bad config is refused before any work starts
     raw = orjson.dumps(dict(config), option=orjson.OPT_SORT_KEYS).decode()
     cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        client = Client(cluster if cluster is not None else scheduler, timeout="20s")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        where = scheduler or "a local cluster"
+        raise ConfigurationError(
+            f"could not start or reach the Dask scheduler ({where}): {exc}; check the address"
+            " (tcp://host:8786) or run without --scheduler for a local cluster"
+        ) from exc
     try:
         lines = db.read_text([str(f) for f in files], blocksize=blocksize)
         read = lines.filter(lambda line: bool(line.strip())).map(observation_from_line)

@@ -58,7 +58,12 @@ def read_message(data: bytes) -> tuple[int, list[int]] | None:
 
 
 async def publish(
-    nc: NatsClient, org_id: int, rows: Sequence[int], *, stream: str = STREAM
+    nc: NatsClient,
+    org_id: int,
+    rows: Sequence[int],
+    *,
+    stream: str = STREAM,
+    subject_prefix: str = SUBJECT_PREFIX,
 ) -> int:
     """Publish the row ids in messages of ``ROWS_PER_MESSAGE``; the number of messages."""
     js = nc.jetstream()
@@ -66,7 +71,7 @@ async def publish(
     for i in range(0, len(rows), ROWS_PER_MESSAGE):
         payload, msg_id = message_for(org_id, rows[i : i + ROWS_PER_MESSAGE])
         await js.publish(
-            f"{SUBJECT_PREFIX}.{org_id}",
+            f"{subject_prefix}.{org_id}",
             payload,
             stream=stream,
             headers={"Nats-Msg-Id": msg_id},
@@ -79,9 +84,17 @@ class StreamPublisher:
     """A synchronous publisher for the desk (API threads, the CLI), holding one connection on
     a private event loop thread."""
 
-    def __init__(self, nats_url: str, *, stream: str = STREAM, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        *,
+        stream: str = STREAM,
+        subject_prefix: str = SUBJECT_PREFIX,
+        timeout: float = 10.0,
+    ) -> None:
         self.nats_url = nats_url
         self.stream = stream
+        self.subject_prefix = subject_prefix
         self.timeout = timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -96,11 +109,17 @@ class StreamPublisher:
     async def _client(self) -> NatsClient:
         if self._nc is None:
             self._nc = await connect(self.nats_url, "qorgau-observation-publisher")
-            await ensure_stream(self._nc.jetstream(), self.stream, SUBJECT_PREFIX)
+            await ensure_stream(self._nc.jetstream(), self.stream, self.subject_prefix)
         return self._nc
 
     async def _publish(self, org_id: int, rows: list[int]) -> int:
-        return await publish(await self._client(), org_id, rows, stream=self.stream)
+        return await publish(
+            await self._client(),
+            org_id,
+            rows,
+            stream=self.stream,
+            subject_prefix=self.subject_prefix,
+        )
 
     def __call__(self, org_id: int, rows: list[int]) -> int:
         return self._run(self._publish(org_id, rows))
@@ -116,6 +135,8 @@ class StreamPublisher:
             self._run(_close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 @dataclass
@@ -136,6 +157,7 @@ class DetectorWorker:
         nats_url: str,
         *,
         stream: str = STREAM,
+        subject_prefix: str = SUBJECT_PREFIX,
         durable: str = DURABLE,
         batch: int = 4,
         ack_wait: float = 60.0,
@@ -146,6 +168,7 @@ class DetectorWorker:
         self.desk = desk
         self.nats_url = nats_url
         self.stream = stream
+        self.subject_prefix = subject_prefix
         self.durable = durable
         self.batch = batch
         self.ack_wait = ack_wait
@@ -162,7 +185,7 @@ class DetectorWorker:
         nc = await connect(self.nats_url, f"qorgau-detector-{self.durable}")
         try:
             js = nc.jetstream()
-            await ensure_stream(js, self.stream, SUBJECT_PREFIX)
+            await ensure_stream(js, self.stream, self.subject_prefix)
             config = js_api.ConsumerConfig(
                 durable_name=self.durable,
                 ack_policy=js_api.AckPolicy.EXPLICIT,
@@ -170,7 +193,10 @@ class DetectorWorker:
                 max_deliver=-1,
             )
             sub = await js.pull_subscribe(
-                f"{SUBJECT_PREFIX}.>", durable=self.durable, stream=self.stream, config=config
+                f"{self.subject_prefix}.>",
+                durable=self.durable,
+                stream=self.stream,
+                config=config,
             )
             loop = asyncio.get_running_loop()
             next_sweep = loop.time()
@@ -190,6 +216,7 @@ class DetectorWorker:
                 for msg in msgs:
                     await self._handle(msg)
         finally:
+            log.info("detector worker stopping: %s", self.metrics)
             with contextlib.suppress(Exception):
                 await nc.close()
 
@@ -205,7 +232,9 @@ class DetectorWorker:
                 self.desk.process, org_id, row_ids=rows, limit=len(rows)
             )
         except Exception:
-            log.exception("observations %s..: detectors failed; NATS will offer them again", rows[:3])
+            log.exception(
+                "observations %s..: detectors failed; NATS will offer them again", rows[:3]
+            )
             self.metrics.errors += 1
             with contextlib.suppress(Exception):
                 await msg.nak(delay=5)

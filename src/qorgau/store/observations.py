@@ -260,9 +260,7 @@ def add_source(
         )
     )
     row = (
-        conn.execute(
-            sa.select(observation_sources).where(s.org_id == org_id, s.name == name)
-        )
+        conn.execute(sa.select(observation_sources).where(s.org_id == org_id, s.name == name))
         .mappings()
         .one()
     )
@@ -304,9 +302,7 @@ def count_upload(
     conn.execute(
         observation_sources.update()
         .where(s.id == source_id)
-        .values(
-            accepted=s.accepted + accepted, rejected=s.rejected + rejected, last_seen_at=now
-        )
+        .values(accepted=s.accepted + accepted, rejected=s.rejected + rejected, last_seen_at=now)
     )
 
 
@@ -368,9 +364,7 @@ def is_watched(
 
 def remove_watch(conn: sa.Connection, org_id: int, entry_id: int) -> bool:
     w = watchlist_entries.c
-    done = conn.execute(
-        watchlist_entries.delete().where(w.org_id == org_id, w.id == entry_id)
-    )
+    done = conn.execute(watchlist_entries.delete().where(w.org_id == org_id, w.id == entry_id))
     return done.rowcount > 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -72,10 +72,28 @@ def push(body: BatchIn, request: Request, source: SourceCaller) -> dict[str, Any
         "findings": processed.findings if processed else None,
         "incidents_opened": processed.incidents_opened if processed else [],
         "items": [
-            {"index": o.index, "id": o.id, "status": o.status, "reason": o.reason}
-            for o in outcomes
+            {"index": o.index, "id": o.id, "status": o.status, "reason": o.reason} for o in outcomes
         ],
     }
+
+
+@router.post(
+    "/observations/files",
+    summary="Staff upload one export (Telegram JSON, posts, ads, call log, mbox) to import",
+    **route(Action.OBSERVATION_WRITE),
+)
+async def import_upload(
+    request: Request,
+    who: Who,
+    source: Annotated[str, Query(min_length=1, max_length=80)],
+    filename: Annotated[str, Query(min_length=1, max_length=255)],
+    file_format: Annotated[str | None, Query(alias="format", max_length=16)] = None,
+    owner_phone: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    data = await request.body()
+    return await run_in_threadpool(
+        od(request).import_upload, who, data, filename, source, file_format, owner_phone
+    )
 
 
 @router.get(
@@ -119,15 +137,15 @@ def list_sources(request: Request, who: Who) -> list[dict[str, Any]]:
 
 
 @router.delete(
-    "/observations/sources/{name}",
+    "/observations/sources/{source_name}",
     status_code=204,
     summary="Revoke a source's token (what it sent stays)",
     **route(Action.OBSERVATION_SOURCES),
 )
 def revoke_source(
-    name: Annotated[str, Path(min_length=1, max_length=80)], request: Request, who: Who
+    source_name: Annotated[str, Path(min_length=1, max_length=80)], request: Request, who: Who
 ) -> None:
-    od(request).revoke_source(who, name)
+    od(request).revoke_source(who, source_name)
 
 
 @router.get(
