@@ -19,7 +19,15 @@ from tests.integration.test_cli import no_traceback, qorgau
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sim")
     r = qorgau(
-        "simulate", "--out", str(folder), "--days", "3", "--seed", "11", "--start", "2025-06-02",
+        "simulate",
+        "--out",
+        str(folder),
+        "--days",
+        "3",
+        "--seed",
+        "11",
+        "--start",
+        "2025-06-02",
         data_dir=folder,
     )
     assert r.returncode == 0, r.stderr
@@ -42,9 +50,13 @@ def _findings(stdout: str) -> list[dict[str, Any]]:
 
 def _run(sim: Path, name: str, *extra: str) -> list[dict[str, Any]]:
     r = qorgau(
-        "detect", "run", name,
-        "--input", str(sim / "observations.jsonl"),
-        "--config", str(sim / "watchlist.json"),
+        "detect",
+        "run",
+        name,
+        "--input",
+        str(sim / "observations.jsonl"),
+        "--config",
+        str(sim / "watchlist.json"),
         *extra,
         data_dir=sim,
     )
@@ -93,10 +105,15 @@ def test_every_injected_flood_is_found_within_minutes(sim: Path) -> None:
 def test_dask_local_cluster_finds_what_the_single_process_finds(sim: Path) -> None:
     single = _run(sim, "leaked_identifiers")
     r = qorgau(
-        "detect", "retro", "leaked_identifiers",
-        "--input", str(sim / "observations.jsonl"),
-        "--config", str(sim / "watchlist.json"),
-        "--workers", "2",
+        "detect",
+        "retro",
+        "leaked_identifiers",
+        "--input",
+        str(sim / "observations.jsonl"),
+        "--config",
+        str(sim / "watchlist.json"),
+        "--workers",
+        "2",
         data_dir=sim,
     )
     assert r.returncode == 0, r.stderr
@@ -109,9 +126,13 @@ def test_dask_local_cluster_finds_what_the_single_process_finds(sim: Path) -> No
 def test_dask_groups_a_stateful_detector_by_person(sim: Path) -> None:
     single = _run(sim, "floods")
     r = qorgau(
-        "detect", "retro", "floods",
-        "--input", str(sim / "observations.jsonl"),
-        "--config", str(sim / "watchlist.json"),
+        "detect",
+        "retro",
+        "floods",
+        "--input",
+        str(sim / "observations.jsonl"),
+        "--config",
+        str(sim / "watchlist.json"),
         data_dir=sim,
     )
     assert r.returncode == 0, r.stderr
@@ -125,8 +146,13 @@ def test_bad_lines_are_reported_and_the_rest_is_read(sim: Path, tmp_path: Path) 
         "\n".join([*lines[:5], "{not json", '{"id": "x", "text": "no time"}', *lines[5:]]) + "\n"
     )
     r = qorgau(
-        "detect", "run", "leaked_identifiers",
-        "--input", str(broken), "--config", str(sim / "watchlist.json"),
+        "detect",
+        "run",
+        "leaked_identifiers",
+        "--input",
+        str(broken),
+        "--config",
+        str(sim / "watchlist.json"),
         data_dir=sim,
     )
     assert r.returncode == 0, r.stderr
@@ -139,8 +165,13 @@ def test_a_bad_configuration_is_refused_in_one_line(sim: Path, tmp_path: Path) -
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"people": [{"name": "Editor", "iins": ["900101300001"]}]}))
     r = qorgau(
-        "detect", "run", "leaked_identifiers",
-        "--input", str(sim / "observations.jsonl"), "--config", str(config),
+        "detect",
+        "run",
+        "leaked_identifiers",
+        "--input",
+        str(sim / "observations.jsonl"),
+        "--config",
+        str(config),
         data_dir=sim,
     )
     assert r.returncode == 2
@@ -156,8 +187,13 @@ def test_import_a_simulated_week_into_the_desk(sim: Path, tmp_path: Path) -> Non
     r = qorgau("watchlist", "import", str(sim / "watchlist.json"), data_dir=data)
     assert r.returncode == 0, r.stderr
     r = qorgau(
-        "observe", "import", str(sim / "observations.jsonl"), "--source", "sim",
-        "--format", "posts",
+        "observe",
+        "import",
+        str(sim / "observations.jsonl"),
+        "--source",
+        "sim",
+        "--format",
+        "posts",
         data_dir=data,
     )
     assert r.returncode == 0, r.stderr
@@ -166,8 +202,13 @@ def test_import_a_simulated_week_into_the_desk(sim: Path, tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     assert "leaked_identifiers" in r.stdout and "floods" in r.stdout
     again = qorgau(
-        "observe", "import", str(sim / "observations.jsonl"), "--source", "sim",
-        "--format", "posts",
+        "observe",
+        "import",
+        str(sim / "observations.jsonl"),
+        "--source",
+        "sim",
+        "--format",
+        "posts",
         data_dir=data,
     )
     assert "0 new" in again.stdout

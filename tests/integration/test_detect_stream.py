@@ -98,6 +98,31 @@ def _wait(condition: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def _held(n: Names) -> int:
+    """Messages delivered to a worker and not yet acknowledged."""
+    nc = await nats.connect(NATS_URL)
+    try:
+        info = await nc.jetstream().consumer_info(n.stream, n.durable)
+        return int(info.num_ack_pending)
+    finally:
+        await nc.close()
+
+
+def _kill_while_holding(proc: subprocess.Popen[str], n: Names) -> None:
+    """Freeze the only running worker, make sure it holds a message, then SIGKILL it: a
+    death mid-batch on purpose, not by luck of timing."""
+    for _ in range(50):
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+        if asyncio.run(_held(n)) >= 1:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=10)
+            return
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("the worker never held a message long enough to be killed")
+
+
 async def _redelivered(n: Names) -> int:
     """Deliveries beyond one per message: what the killed worker held came round again."""
     nc = await nats.connect(NATS_URL)
@@ -111,7 +136,7 @@ async def _redelivered(n: Names) -> int:
 
 @pytest.fixture
 def workers(store: Store, names: Names) -> Iterator[list[subprocess.Popen[str]]]:  # noqa: F811
-    started = [_worker(store, names), _worker(store, names)]
+    started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
         if proc.poll() is None:
@@ -132,15 +157,18 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     calls, ads, flood = _week(store.now())
     posts = _posts(8000, 8, store)
     try:
+        workers.append(_worker(store, names))
         first = od.ingest(who, [*posts, *calls])
         assert first.processed is None and first.published >= 40
         total = first.new
-        _wait(lambda: _pending(store) < total * 0.8, 60, "the workers to start")
-        victim = workers[0]
-        victim.send_signal(signal.SIGKILL)
-        victim.communicate(timeout=10)
-        _wait(lambda: _pending(store) == 0, 120, "the surviving worker to finish")
-        assert asyncio.run(_redelivered(names)) >= 1, "the killed worker held a message"
+        _wait(lambda: _pending(store) < total * 0.9, 60, "the first worker to start")
+        _kill_while_holding(workers[0], names)
+        left = _pending(store)
+        assert left > 0
+        workers.extend([_worker(store, names), _worker(store, names)])
+        _wait(lambda: _pending(store) == 0, 120, "the other workers to finish")
+        _wait(lambda: asyncio.run(_held(names)) == 0, 60, "every message acknowledged")
+        assert asyncio.run(_redelivered(names)) >= 1, "the killed worker's message came back"
 
         od.ingest(who, ads)
         _wait(lambda: _pending(store) == 0, 60, "the ads")
@@ -153,11 +181,11 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         )
     finally:
         publisher.close()
-    survivor = workers[1]
-    survivor.send_signal(signal.SIGTERM)
-    _, err = survivor.communicate(timeout=30)
-    assert survivor.returncode == 0, err
-    assert "Detector worker stopped" in err
+    for survivor in workers[1:]:
+        survivor.send_signal(signal.SIGTERM)
+        _, err = survivor.communicate(timeout=30)
+        assert survivor.returncode == 0, err
+        assert "Detector worker stopped" in err
 
     assert _count(store, incidents) == 1, "one campaign, one case"
     with store.read() as conn:
@@ -183,6 +211,14 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         )
     assert flagged == {ob.id for ob in ads[:-1]}
     assert linked and all(x == leak_id for x in linked)
-    evidence = _count(store, vault_items, vault_items.c.method == "observation")
-    assert evidence == _count(store, finding_observations), "each observation filed once"
+    unfiled = _count(store, finding_observations, finding_observations.c.vault_item_id.is_(None))
+    assert unfiled == 0, "every observation behind a finding is in the vault"
+    with store.read() as conn:
+        bundled = conn.execute(
+            sa.select(vault_items.c.details).where(vault_items.c.method == "observation")
+        ).scalars()
+        in_bundles = [i for d in bundled for i in d["observation_ids"]]
+    assert len(in_bundles) == len(set(in_bundles)) == _count(store, finding_observations), (
+        "each observation behind a finding is filed exactly once"
+    )
     assert _count(store, observations) == len(posts) + len(calls) + len(ads) + len(flood)

@@ -156,16 +156,22 @@ def test_monday_planted_numbers_and_the_flood_are_one_live_case(store: Store) ->
     assert leak.incident_id == incident_id
     # Live: the phone-flooding playbook's tasks are on the case.
     assert _count(store, case_tasks, case_tasks.c.incident_id == incident_id) > 0
-    # Every flagged ad is evidence in the vault, with the case.
-    assert (
-        _count(
-            store,
-            vault_items,
-            vault_items.c.incident_id == incident_id,
-            vault_items.c.method == "observation",
-        )
-        == len(ads) - 1
+    # Every flagged ad is evidence in the vault, with the case: a bundle per finding step,
+    # each ad pointing at the bundle it is in.
+    bundles = _count(
+        store,
+        vault_items,
+        vault_items.c.incident_id == incident_id,
+        vault_items.c.method == "observation",
     )
+    assert 1 <= bundles <= len(ads) - 1
+    filed = _count(
+        store,
+        finding_observations,
+        finding_observations.c.finding_id == leak.id,
+        finding_observations.c.vault_item_id.is_not(None),
+    )
+    assert filed == len(ads) - 1
 
     flood_report = od.ingest(who, flood)
     assert flood_report.processed is not None

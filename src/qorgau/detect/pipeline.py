@@ -7,11 +7,12 @@ maintainer can read back), and the findings from the rest stand."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from qorgau.detect.interfaces import Detector, State
 from qorgau.detect.model import BatchResult, DetectorFailure, Finding, Observation
@@ -50,7 +51,7 @@ def configure(detector: Detector[Any], raw: Mapping[str, Any]) -> Configured:
 def run_one(c: Configured, batch: Sequence[Observation], state: State) -> BatchResult:
     """Findings of one detector; ``state`` is updated in place only by runs that completed."""
     ordered = sorted(batch, key=_order)
-    trial = copy.deepcopy(dict(state))
+    trial = _copy(state)
     try:
         result = c.detector.detect(ordered, c.config, trial)
     except Exception:
@@ -58,6 +59,13 @@ def run_one(c: Configured, batch: Sequence[Observation], state: State) -> BatchR
     state.clear()
     state.update(trial)
     return result
+
+
+def _copy(state: State) -> State:
+    """A working copy a failed run can be thrown away with. State is JSON by contract, and a
+    JSON round trip is several times faster than ``copy.deepcopy`` on large contact lists."""
+    copied: State = orjson.loads(orjson.dumps(dict(state)))
+    return copied
 
 
 def _order(ob: Observation) -> tuple[datetime, str]:
@@ -71,7 +79,7 @@ def _one_at_a_time(c: Configured, batch: Sequence[Observation], state: State) ->
     found: list[Finding] = []
     failed: list[DetectorFailure] = []
     for ob in batch:
-        trial = copy.deepcopy(dict(state))
+        trial = _copy(state)
         try:
             result = c.detector.detect([ob], c.config, trial)
         except Exception as exc:

@@ -28,6 +28,13 @@ from qorgau.store.tables import (
 
 STATE_AAD = "detector_state.state"
 FINDING_AAD = "findings.body"
+KEY_INDEX = "findings.campaign_key"
+
+
+def campaign_index(cipher: FieldCipher, detector: str, key: str) -> str:
+    """Campaign keys name protected people ("flood:<person>:calls:..."): only a keyed hash of
+    them is stored in clear, the key itself sits in the encrypted body."""
+    return cipher.blind_index(f"{detector}\x00{key}", KEY_INDEX)
 
 
 def load_states(
@@ -60,31 +67,32 @@ def save_states(
     states: Mapping[str, dict[str, Any]],
     now: datetime,
 ) -> None:
-    for part, value in sorted(states.items()):
-        values = {
+    rows = [
+        {
             "org_id": org_id,
             "detector": detector,
             "partition": part,
             "state": cipher.encrypt(orjson.dumps(value).decode(), STATE_AAD),
             "updated_at": now,
         }
-        keys = ["org_id", "detector", "partition"]
-        if conn.dialect.name == "postgresql":
-            pg = postgresql.insert(detector_state).values(**values)
-            conn.execute(
-                pg.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={"state": pg.excluded.state, "updated_at": now},
-                )
-            )
-        else:
-            lite = sqlite.insert(detector_state).values(**values)
-            conn.execute(
-                lite.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={"state": lite.excluded.state, "updated_at": now},
-                )
-            )
+        for part, value in sorted(states.items())  # one lock order for every writer
+    ]
+    if not rows:
+        return
+    keys = ["org_id", "detector", "partition"]
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(detector_state)
+        upsert = pg.on_conflict_do_update(
+            index_elements=keys,
+            set_={"state": pg.excluded.state, "updated_at": pg.excluded.updated_at},
+        )
+    else:
+        lite = sqlite.insert(detector_state)
+        upsert = lite.on_conflict_do_update(
+            index_elements=keys,
+            set_={"state": lite.excluded.state, "updated_at": lite.excluded.updated_at},
+        )
+    conn.execute(upsert, rows)
 
 
 def record_failures(
@@ -140,7 +148,7 @@ def _stored(cipher: FieldCipher, row: Any) -> StoredFinding:
     return StoredFinding(
         id=row.id,
         detector=row.detector,
-        campaign_key=row.campaign_key,
+        campaign_key=body.get("key", ""),
         attack_type=row.attack_type,
         severity=row.severity,
         title=body.get("title", ""),
@@ -161,7 +169,9 @@ def finding_by_key(
     f = findings.c
     row = conn.execute(
         sa.select(findings).where(
-            f.org_id == org_id, f.detector == detector, f.campaign_key == key[:300]
+            f.org_id == org_id,
+            f.detector == detector,
+            f.campaign_key == campaign_index(cipher, detector, key),
         )
     ).first()
     return None if row is None else _stored(cipher, row)
@@ -181,6 +191,7 @@ def save_finding(
     ``first`` and ``last`` are when the observations behind it happened (not when a worker got
     to them): linking a flood to the ads before it compares these."""
     body = {
+        "key": finding.key,
         "title": finding.title,
         "explanation": finding.explanation,
         "subjects": list(finding.subjects),
@@ -192,7 +203,7 @@ def save_finding(
             findings.insert().values(
                 org_id=org_id,
                 detector=finding.detector,
-                campaign_key=finding.key[:300],
+                campaign_key=campaign_index(cipher, finding.detector, finding.key),
                 attack_type=finding.attack_type[:40],
                 severity=finding.severity,
                 body=sealed,
@@ -251,13 +262,16 @@ def add_observations(conn: sa.Connection, finding_id: int, row_ids: Sequence[int
     return new
 
 
-def set_vault_item(conn: sa.Connection, finding_id: int, row_id: int, item_id: int) -> None:
+def set_vault_item(
+    conn: sa.Connection, finding_id: int, row_ids: Sequence[int], item_id: int
+) -> None:
     fo = finding_observations.c
-    conn.execute(
-        finding_observations.update()
-        .where(fo.finding_id == finding_id, fo.observation_id == row_id)
-        .values(vault_item_id=item_id)
-    )
+    for i in range(0, len(row_ids), 500):
+        conn.execute(
+            finding_observations.update()
+            .where(fo.finding_id == finding_id, fo.observation_id.in_(list(row_ids[i : i + 500])))
+            .values(vault_item_id=item_id)
+        )
 
 
 def set_incident(
