@@ -80,6 +80,7 @@ def save_states(
     if not rows:
         return
     keys = ["org_id", "detector", "partition"]
+    upsert: sa.Executable
     if conn.dialect.name == "postgresql":
         pg = postgresql.insert(detector_state)
         upsert = pg.on_conflict_do_update(
