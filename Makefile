@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,13 @@ bench-vault: $(STAMP) services
 ## the time from a block starting to the desk's incident
 bench-monitor: $(STAMP) services
 	$(BIN)/python -m benchmarks.monitor_lab
+
+## Detectors: identifier scan against plain Aho-Corasick, flood onset and false alarms over
+## simulated weeks, observations per second through JetStream workers, a month on Dask
+bench-detect: $(STAMP) services
+	$(BIN)/python -m benchmarks.identifiers
+	$(BIN)/python -m benchmarks.floods --seeds 20
+	$(BIN)/python -m benchmarks.pipeline
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)

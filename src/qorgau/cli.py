@@ -369,6 +369,9 @@ def demo(
             token, _ = desk.issue_token_for(admin, uid, "demo", None)
             out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
         _demo_roster(desk)
+        from qorgau.cli_detect import load_demo_traffic
+
+        load_demo_traffic(store)
     finally:
         store.close()
     if serve_after:

@@ -549,3 +549,31 @@ def simulate_cmd(
             folder=str(out_dir),
         )
     )
+
+
+def load_demo_traffic(store: Any, days: int = 3) -> None:
+    """Three simulated days around two outlets, last week, with the Orda Monday in them (fake
+    ads, then the flood), through the detectors: the demo desk opens with findings and cases
+    to look at. Same seed every time, so a second demo run adds nothing."""
+    from datetime import timedelta
+
+    from qorgau.detect.simulate import simulate
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today - timedelta(days=today.weekday() + 7)
+    sim = simulate(seed=1, start=monday, days=days, outlets=2)
+    desk = _desk(store)
+    principal = desk.cases.system("demo")
+    desk.watch_people(principal, sim.watchlist()["people"])
+    rep = desk.ingest(principal, sim.observations)
+    processed = rep.processed
+    out.print(
+        t(
+            "Simulated traffic: {n} observations ({new} new); findings: {found}; incidents"
+            " opened: {opened}.",
+            n=rep.read,
+            new=rep.new,
+            found=processed.findings if processed else 0,
+            opened=len(processed.incidents_opened) if processed else 0,
+        )
+    )

@@ -6,7 +6,6 @@ is what ordering, counting and de-duplication need: time, platform, kind and the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from qorgau.detect.model import Observation
 from qorgau.security.fields import FieldCipher
+from qorgau.security.tokens import token_digest
 from qorgau.store.tables import observation_sources, observations, watchlist_entries
 
 BODY_AAD = "observations.body"
@@ -235,10 +235,6 @@ class Source:
     revoked_at: datetime | None
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _source(row: Any) -> Source:
     return Source(**{k: row[k] for k in Source.__dataclass_fields__})
 
@@ -253,7 +249,7 @@ def add_source(
         observation_sources.insert().values(
             org_id=org_id,
             name=name,
-            token_hash=token_hash(token),
+            token_hash=token_digest(token),
             created_at=now,
             accepted=0,
             rejected=0,
@@ -270,7 +266,7 @@ def add_source(
 def source_by_token(conn: sa.Connection, token: str) -> Source | None:
     s = observation_sources.c
     row = (
-        conn.execute(sa.select(observation_sources).where(s.token_hash == token_hash(token)))
+        conn.execute(sa.select(observation_sources).where(s.token_hash == token_digest(token)))
         .mappings()
         .first()
     )
