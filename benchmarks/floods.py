@@ -43,6 +43,7 @@ class Tally:
     onset_errors: list[float] = field(default_factory=list)  # minutes
     floods: int = 0
     missed: list[str] = field(default_factory=list)
+    slow: list[str] = field(default_factory=list)
     false_alarms: list[str] = field(default_factory=list)
     observations: int = 0
     detect_seconds: float = 0.0
@@ -88,6 +89,11 @@ def run_week(sim: Simulation, batch: int, overrides: dict[str, Any], tally: Tall
             assert f.at is not None
             tally.onset_errors.append((f.at - truth.start).total_seconds() / 60)
         tally.flood_delays.append(min(delays))
+        if min(delays) > 5:
+            tally.slow.append(
+                f"seed {sim.seed} {truth.people[0]} {truth.start:%a %H:%M} UTC:"
+                f" {min(delays):.1f} min, {truth.details}"
+            )
     for key, f in first.items():
         if key not in matched:
             busy = any(
@@ -183,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for line in tally.missed:
             print("missed:", line)
+        for line in tally.slow:
+            print("over 5 minutes:", line)
         for line in tally.false_alarms:
             print("false alarm:", line)
     return 0
