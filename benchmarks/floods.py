@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from benchmarks.driver import machine
 from qorgau.detect.detectors import floods
 from qorgau.detect.model import Finding
 from qorgau.detect.simulate import Simulation, simulate
@@ -104,21 +102,6 @@ def run_week(sim: Simulation, batch: int, overrides: dict[str, Any], tally: Tall
             tally.false_alarms.append(
                 f"seed {sim.seed} {key}" + (" (during a busy day)" if busy else "")
             )
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}"
-    )
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
 import random
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ahocorasick
 
+from benchmarks.driver import machine
 from qorgau.detect.identifier_scan import IdentifierMatcher
 from qorgau.detect.watchlist import ProtectedPerson
 
@@ -233,21 +231,6 @@ def full_scan(matcher: IdentifierMatcher, texts: Sequence[str]) -> tuple[float, 
         outcome = matcher.scan(texts[at : at + BATCH])
         found.extend({h.target.value for h in hits} for hits in outcome.hits)
     return time.perf_counter() - started, found
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> None:

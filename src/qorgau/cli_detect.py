@@ -85,18 +85,9 @@ def detect_list(
     as_json: Annotated[bool, typer.Option("--json", help="Specs as JSON")] = False,
 ) -> None:
     """Every detector with its help and configuration schema."""
-    from qorgau.detect.registry import DETECTORS
+    from qorgau.detect.registry import DETECTORS, spec_json
 
-    specs: list[dict[str, Any]] = [
-        {
-            "name": d.spec.name,
-            "help": d.spec.help,
-            "attack_types": list(d.spec.attack_types),
-            "stateful": d.spec.stateful,
-            "config_schema": d.spec.config_schema,
-        }
-        for d in DETECTORS
-    ]
+    specs = [spec_json(d) for d in DETECTORS]
     if as_json:
         sys.stdout.write(json.dumps(specs, ensure_ascii=False, indent=2) + "\n")
         return

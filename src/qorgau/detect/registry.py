@@ -24,3 +24,15 @@ def by_name(name: str) -> Detector[Any]:
             return d
     known = ", ".join(d.spec.name for d in DETECTORS)
     raise NotFound(f"no detector named {name!r}; the detectors are: {known}")
+
+
+def spec_json(detector: Detector[Any]) -> dict[str, Any]:
+    """What ``qorgau detect list --json`` and ``GET /api/v1/detectors`` show of a detector."""
+    spec = detector.spec
+    return {
+        "name": spec.name,
+        "help": spec.help,
+        "attack_types": list(spec.attack_types),
+        "stateful": spec.stateful,
+        "config_schema": spec.config_schema,
+    }

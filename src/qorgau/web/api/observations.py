@@ -227,16 +227,7 @@ def finding_observations(
     **route(Action.OBSERVATION_READ),
 )
 def detectors(request: Request, who: Who) -> list[dict[str, Any]]:
-    from qorgau.detect.registry import DETECTORS
+    from qorgau.detect.registry import DETECTORS, spec_json
 
     access.authorize(who, Action.OBSERVATION_READ)
-    return [
-        {
-            "name": d.spec.name,
-            "help": d.spec.help,
-            "attack_types": list(d.spec.attack_types),
-            "stateful": d.spec.stateful,
-            "config_schema": d.spec.config_schema,
-        }
-        for d in DETECTORS
-    ]
+    return [spec_json(d) for d in DETECTORS]
