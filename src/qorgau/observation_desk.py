@@ -48,6 +48,9 @@ LIVE_WINDOW = timedelta(hours=24)
 # A flood that starts this soon after ads carrying the person's identifiers is their effect.
 FLOOD_LINK_WINDOW = timedelta(hours=48)
 MAX_BATCH = 1000
+# After paging about a flood on a case, further floods on it (texts after calls) page no one
+# for this long: they are in the case's notes.
+FLOOD_ALERT_QUIET = timedelta(hours=1)
 LEAK_DETECTOR = "leaked_identifiers"
 FLOOD_DETECTOR = "floods"
 
@@ -459,6 +462,8 @@ class ObservationDesk:
                     conn, cipher, incident_id, None, _link_note(finding, linked), True, now
                 )
                 report.incidents_updated.append(incident_id)
+                if live:
+                    self._alert_flood(conn, org_id, incident_id, finding, first, now)
         if incident_id is None:
             job = self.cases.prepare_report(
                 principal,
@@ -542,6 +547,64 @@ class ObservationDesk:
             conn, self.store.cipher, vault_repo.signing_keys(self.store), [item], now
         )
         det_repo.set_vault_item(conn, finding_id, [rows[ob.id] for ob in obs], added.id)
+
+    def _alert_flood(
+        self,
+        conn: Any,
+        org_id: int,
+        incident_id: int,
+        finding: Finding,
+        onset: datetime,
+        now: datetime,
+    ) -> None:
+        """The case was opened (and its responder paged) for the ads; the flood they caused is
+        news the person on call needs now, not at their next look at the case. Calls and texts
+        flooding together are one attack: one page an hour per case is enough."""
+        import sqlalchemy as sa
+
+        from qorgau.response import alert_text
+        from qorgau.store.response_plan import alert_on_duty, case_url
+        from qorgau.store.tables import deliveries, incidents
+
+        recent = conn.execute(
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.incident_id == incident_id,
+                deliveries.c.event == "incident.flood",
+                deliveries.c.created_at > now - FLOOD_ALERT_QUIET,
+            )
+            .limit(1)
+        ).first()
+        if recent is not None:
+            return
+
+        public_id, severity, language = conn.execute(
+            sa.select(incidents.c.public_id, incidents.c.severity, incidents.c.language).where(
+                incidents.c.id == incident_id
+            )
+        ).one()
+        lang = language if language in ("ru", "kk") else "en"
+        details = finding.details
+        alert_on_duty(
+            conn,
+            self.store,
+            org_id=org_id,
+            incident_id=incident_id,
+            event="incident.flood",
+            payload=alert_text.flood(
+                lang,
+                public_id=public_id,
+                severity=severity,
+                channel=str(details.get("channel", "calls")),
+                onset=finding.at or onset,
+                rate=float(details.get("rate_per_hour", 0.0)),
+                usual=float(details.get("baseline_per_hour", 0.0)),
+                url=case_url(self.store, public_id),
+            ),
+            severity=Severity(severity),
+            language=language,
+            now=now,
+        )
 
     @staticmethod
     def _is_open(conn: Any, incident_id: int) -> bool:

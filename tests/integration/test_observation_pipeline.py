@@ -19,6 +19,7 @@ from qorgau.observation_desk import ObservationDesk
 from qorgau.store.store import Store
 from qorgau.store.tables import (
     case_tasks,
+    deliveries,
     finding_observations,
     findings,
     incident_attack_types,
@@ -109,10 +110,40 @@ def _count(store: Store, table: sa.Table, *where: sa.ColumnElement[bool]) -> int
         )
 
 
+def _on_call(store: Store, desk: CaseDesk) -> int:
+    """A responder on call around the clock; their user id."""
+    from qorgau.domain.model import Role
+    from qorgau.response_desk import ResponseDesk
+    from tests.conftest import make_account
+
+    duty = make_account(store, Role.RESPONDER, "duty-responder")
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    ResponseDesk(desk).save_document(
+        desk.system("test"),
+        "roster",
+        {
+            "timezone": "Asia/Almaty",
+            "shift": [
+                {
+                    "user": "duty-responder",
+                    "languages": ["kk", "ru", "en"],
+                    "days": every_day,
+                    "from": "00:00",
+                    "to": "24:00",
+                }
+            ],
+        },
+        None,
+    )
+    assert duty.principal.user_id is not None
+    return duty.principal.user_id
+
+
 def test_monday_planted_numbers_and_the_flood_are_one_live_case(store: Store) -> None:
     desk = CaseDesk(store)
     od = ObservationDesk(desk)
     _watch(od, desk)
+    responder = _on_call(store, desk)
     now = store.now()
     calls, ads, flood = _week(now)
     who = desk.system("test")
@@ -188,6 +219,16 @@ def test_monday_planted_numbers_and_the_flood_are_one_live_case(store: Store) ->
     assert flood_rows, "the flood was found"
     assert all(r.incident_id == incident_id and r.linked_finding_id == leak.id for r in flood_rows)
     assert case_notes, "the link is written on the case"
+    # The on-call responder hears of the flood at once, not only of the ads before it.
+    with store.read() as conn:
+        events = conn.execute(
+            sa.select(deliveries.c.event, deliveries.c.payload).where(
+                deliveries.c.incident_id == incident_id,
+                deliveries.c.user_id == responder,
+            )
+        ).all()
+    assert [e for e, _ in events].count("incident.flood") == 1
+    assert "incident.new" in [e for e, _ in events]
 
     before = {
         t.name: _count(store, t) for t in (findings, incidents, vault_items, finding_observations)

@@ -25,6 +25,19 @@ BREACH_BODY = N_(
 )
 ASSIGNED_SUBJECT = N_("[Qorgau] Case {public_id} is now yours")
 ASSIGNED_BODY = N_("Case {public_id} ({severity}) was assigned to you.\nOpen the case: {url}")
+FLOOD_SUBJECT = N_("[Qorgau] Flood of {channel} on {severity} case {public_id}")
+FLOOD_BODY = N_(
+    "A flood of {channel} began at {onset} (UTC) against a person of case {public_id}"
+    " ({severity}), after the identifiers planted in that case: about {rate} an hour where"
+    " {usual} is usual.\n"
+    "Open the case: {url}"
+)
+CHANNEL = {
+    "calls": N_("calls"),
+    "sms": N_("text messages"),
+    "messages": N_("messages"),
+    "mentions": N_("mentions"),
+}
 SEVERITY = {
     "critical": N_("critical"),
     "high": N_("high"),
@@ -92,6 +105,37 @@ def assigned(lang: str, *, public_id: str, severity: str, url: str) -> dict[str,
     return {
         "subject": gettext(lang, ASSIGNED_SUBJECT, **params),
         "text": gettext(lang, ASSIGNED_BODY, **params),
+        "public_id": public_id,
+        "severity": severity,
+        "url": url,
+        "language": lang,
+    }
+
+
+def flood(
+    lang: str,
+    *,
+    public_id: str,
+    severity: str,
+    channel: str,
+    onset: datetime,
+    rate: float,
+    usual: float,
+    url: str,
+) -> dict[str, Any]:
+    """A flood joined an open case: who is flooded stays on the desk, not in the alert."""
+    params = {
+        "severity": gettext(lang, SEVERITY[severity]),
+        "public_id": public_id,
+        "channel": gettext(lang, CHANNEL.get(channel, channel)),
+        "onset": _when(onset),
+        "rate": f"{rate:.0f}",
+        "usual": f"{usual:.0f}",
+        "url": url,
+    }
+    return {
+        "subject": gettext(lang, FLOOD_SUBJECT, **params),
+        "text": gettext(lang, FLOOD_BODY, **params),
         "public_id": public_id,
         "severity": severity,
         "url": url,

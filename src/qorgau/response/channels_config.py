@@ -15,7 +15,13 @@ from pydantic import Field, field_validator
 
 from qorgau.response.documents import Strict, parse
 
-EVENTS = ("incident.new", "incident.breached", "incident.assigned", "statement.approved")
+EVENTS = (
+    "incident.new",
+    "incident.breached",
+    "incident.assigned",
+    "incident.flood",
+    "statement.approved",
+)
 
 
 class Webhook(Strict):

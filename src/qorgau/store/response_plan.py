@@ -139,6 +139,45 @@ def fan_out(
     return deliveries.enqueue(conn, store.cipher, requests, now) if requests else []
 
 
+def alert_on_duty(
+    conn: sa.Connection,
+    store: Store,
+    *,
+    org_id: int,
+    incident_id: int,
+    event: str,
+    payload: dict[str, Any],
+    severity: Severity,
+    language: str | None,
+    now: datetime,
+) -> list[int]:
+    """Alert whoever is on call now about news on an open case (a flood joining it), in the
+    caller's transaction, paging them when the severity pages."""
+    config = cache(store).for_org(org_id)
+    directory = cache(store).directory(org_id)
+    duty = on_duty(
+        config.roster,
+        now,
+        tier=Tier.RESPONDER,
+        language=language,
+        coordinators=directory.coordinators,
+    )
+    user_ids = [directory.ids_by_name[n] for n in duty.usernames if n in directory.ids_by_name]
+    return fan_out(
+        conn,
+        store,
+        config,
+        org_id=org_id,
+        user_ids=user_ids,
+        incident_id=incident_id,
+        event=event,
+        payload={**payload, "duty_fallback": duty.fallback},
+        severity=severity,
+        page=severity in config.policy.page_on_call,
+        now=now,
+    )
+
+
 RESPONSE_TABLES = (response_clocks, case_tasks, deliveries_table)
 
 
