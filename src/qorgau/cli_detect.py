@@ -119,7 +119,7 @@ def detect_run(
     configured = configure(detector, _read_config(config))
     if not input_file.exists():
         fail(InvalidInput.single("input", "exists", f"{input_file} does not exist"))
-    read = read_observations_jsonl(input_file)
+    read = read_observations_jsonl(input_file, exact_ids=True)
     _print_problems(read.problems)
     result = run_stream(configured, read.observations)
     for f in result.findings:

@@ -212,3 +212,54 @@ def test_import_a_simulated_week_into_the_desk(sim: Path, tmp_path: Path) -> Non
         data_dir=data,
     )
     assert "0 new" in again.stdout
+
+
+def test_findings_name_the_ids_the_input_gave(tmp_path: Path) -> None:
+    """Anyone's own file, in the issue's minimal columns: the finding names their ids as they
+    wrote them, and the ad with a number one digit off is not among them."""
+    lines = [
+        {
+            "id": "1",
+            "platform": "olx",
+            "account": "s1",
+            "time": "2025-06-02T18:00:00+05:00",
+            "text": "Продаю коз, звоните 8 (701) 123-45-67",
+            "urls": [],
+            "lang": "ru",
+        },
+        {
+            "id": "2",
+            "platform": "olx",
+            "account": "s2",
+            "time": "2025-06-02T18:01:00+05:00",
+            "text": "Продаю коз, звоните 8 (701) 123-45-68",
+            "urls": [],
+            "lang": "ru",
+        },
+        {
+            "id": "tg:55",
+            "platform": "telegram",
+            "account": "x",
+            "time": 1748869200,
+            "text": "Номер редактора: 8 7О1 123 45 67, звоните",
+            "lang": "ru",
+        },
+    ]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"people": [{"name": "Editor", "phones": ["+77011234567"]}]}))
+    r = qorgau(
+        "detect",
+        "run",
+        "leaked_identifiers",
+        "--input",
+        str(data),
+        "--config",
+        str(config),
+        data_dir=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    (finding,) = _findings(r.stdout)
+    assert sorted(finding["observation_ids"]) == ["1", "tg:55"]
+    assert "123-45-67" not in r.stdout, "the watched number itself is never printed"

@@ -44,14 +44,16 @@ def observation_from_line(line: str) -> Observation | DetectorFailure:
     """One archive line; a bad line becomes a failure to report, never a silent drop."""
     from qorgau.errors import InvalidInput
     from qorgau.observe.importers._common import match_columns
-    from qorgau.observe.importers.posts import ALIASES, post_from_row
+    from qorgau.observe.importers.posts import ALIASES, exact_id, post_from_row
     from qorgau.observe.normalize import LOCAL_TZ
 
     try:
         doc = orjson.loads(line)
         if not isinstance(doc, dict):
             raise InvalidInput.single("line", "object", "each line is a JSON object")
-        return post_from_row(doc, match_columns(doc, ALIASES), "file", None, LOCAL_TZ, True)
+        return exact_id(
+            post_from_row(doc, match_columns(doc, ALIASES), "file", None, LOCAL_TZ, True)
+        )
     except (orjson.JSONDecodeError, InvalidInput) as exc:
         return DetectorFailure("input", line[:120].strip(), f"unreadable line: {exc}")
 

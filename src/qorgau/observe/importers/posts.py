@@ -26,6 +26,7 @@ observations exported and read back keep their identity; other ids (and URLs use
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
     "recipients": ("recipients",),
     "media_hashes": ("media_hashes",),
 }
+# Where a detector run's reader keeps each line's own id until ``exact_id`` restores it.
+GIVEN_ID = "_given_id"
 # Fields of Observation.to_json that are recomputed from the text rather than trusted.
 _RECOMPUTED = frozenset({"source", "phones", "emails", "extra"})
 
@@ -83,9 +86,30 @@ def read_observations_jsonl(
     source: str = "file",
     default_tz: tzinfo = LOCAL_TZ,
     progress: Progress | None = None,
+    exact_ids: bool = False,
 ) -> ImportResult:
-    """Observations for a detector run; see the module notes on ids."""
-    return _import_jsonl(path, source, None, default_tz, progress, keep_full_ids=True)
+    """Observations for a detector run; see the module notes on ids. With ``exact_ids`` each
+    observation keeps the id its line gave, as it is: findings then name the lines the way
+    their author knows them ("17", not "file:17")."""
+    result = _import_jsonl(path, source, None, default_tz, progress, keep_full_ids=True)
+    result.observations[:] = [
+        exact_id(ob) if exact_ids else _without_given_id(ob) for ob in result.observations
+    ]
+    return result
+
+
+def _without_given_id(ob: Observation) -> Observation:
+    if GIVEN_ID not in ob.extra:
+        return ob
+    return replace(ob, extra={k: v for k, v in ob.extra.items() if k != GIVEN_ID})
+
+
+def exact_id(ob: Observation) -> Observation:
+    """The id as the input wrote it (kept in ``extra`` by ``post_from_row``)."""
+    given = ob.extra.get(GIVEN_ID)
+    if not isinstance(given, str) or not given:
+        return _without_given_id(ob)
+    return replace(_without_given_id(ob), id=given)
 
 
 def import_posts_csv(
@@ -188,11 +212,12 @@ def post_from_row(
     account = columns.text(row, "account")
     text = columns.text(row, "text")
     key = columns.text(row, "id")
+    given = key
     if keep_full_ids and ":" in key and not key.split(":", 1)[1].startswith("//"):
         source, key = key.split(":", 1)
     if not key:
         key = sha256_hex(row_platform.lower(), account, when.isoformat(), text)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {GIVEN_ID: given} if keep_full_ids and given else {}
     given_extra = row.get("extra")
     if isinstance(given_extra, Mapping):
         extra.update(given_extra)
