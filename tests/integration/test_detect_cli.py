@@ -263,3 +263,29 @@ def test_findings_name_the_ids_the_input_gave(tmp_path: Path) -> None:
     (finding,) = _findings(r.stdout)
     assert sorted(finding["observation_ids"]) == ["1", "tg:55"]
     assert "123-45-67" not in r.stdout, "the watched number itself is never printed"
+
+
+def test_retro_against_a_running_scheduler_address(sim: Path) -> None:
+    """Production passes a scheduler's address: here one started by the test, on loopback."""
+    from distributed import LocalCluster
+
+    single = _run(sim, "leaked_identifiers")
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        r = qorgau(
+            "detect", "retro", "leaked_identifiers",
+            "--input", str(sim / "observations.jsonl"),
+            "--config", str(sim / "watchlist.json"),
+            "--scheduler", str(cluster.scheduler_address),
+            data_dir=sim,
+        )
+    assert r.returncode == 0, r.stderr
+    assert {f["key"]: set(f["observation_ids"]) for f in _findings(r.stdout)} == {
+        f["key"]: set(f["observation_ids"]) for f in single
+    }
