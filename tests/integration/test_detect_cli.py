@@ -279,10 +279,15 @@ def test_retro_against_a_running_scheduler_address(sim: Path) -> None:
         dashboard_address=None,
     ) as cluster:
         r = qorgau(
-            "detect", "retro", "leaked_identifiers",
-            "--input", str(sim / "observations.jsonl"),
-            "--config", str(sim / "watchlist.json"),
-            "--scheduler", str(cluster.scheduler_address),
+            "detect",
+            "retro",
+            "leaked_identifiers",
+            "--input",
+            str(sim / "observations.jsonl"),
+            "--config",
+            str(sim / "watchlist.json"),
+            "--scheduler",
+            str(cluster.scheduler_address),
             data_dir=sim,
         )
     assert r.returncode == 0, r.stderr
