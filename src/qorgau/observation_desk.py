@@ -644,12 +644,7 @@ class ObservationDesk:
     def finding_observations(self, principal: Principal, finding_id: int) -> list[str]:
         access.authorize(principal, Action.OBSERVATION_READ)
         with self.store.read() as conn:
-            found = [
-                f
-                for f in det_repo.recent(conn, self.store.cipher, principal.org_id, limit=10_000)
-                if f.id == finding_id
-            ]
-            if not found:
+            if not det_repo.exists(conn, principal.org_id, finding_id):
                 raise NotFound(f"no finding {finding_id}")
             return det_repo.observation_keys(conn, finding_id)
 

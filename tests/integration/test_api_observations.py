@@ -73,6 +73,11 @@ def test_a_batch_stores_the_valid_items_reports_each_invalid_one_and_a_retry_add
     assert "555-01-01" not in leak["explanation"], "findings mask the identifier"
     ids = client.get(f"/api/v1/findings/{leak['id']}/observations", headers=lead).json()
     assert ids == {"observations": ["ads-scraper:ad-1"]}
+    other = accounts["other_coordinator"].headers
+    assert (
+        client.get(f"/api/v1/findings/{leak['id']}/observations", headers=other).status_code == 404
+    )
+    assert client.get("/api/v1/findings", headers=other).json() == []
     sources = client.get("/api/v1/observations/sources", headers=lead).json()
     assert sources[0]["accepted"] == 4 and sources[0]["rejected"] == 6
 

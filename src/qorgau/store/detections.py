@@ -303,6 +303,13 @@ def recent(
     return [_stored(cipher, r) for r in rows]
 
 
+def exists(conn: sa.Connection, org_id: int, finding_id: int) -> bool:
+    """Whether the organisation has this finding (another organisation's is as good as none)."""
+    f = findings.c
+    query = sa.select(f.id).where(f.org_id == org_id, f.id == finding_id)
+    return conn.execute(query).first() is not None
+
+
 def observation_keys(conn: sa.Connection, finding_id: int) -> list[str]:
     fo, o = finding_observations.c, observations.c
     return list(
