@@ -14,6 +14,7 @@ joins the ads' case: the responder sees cause and effect in one place."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,8 @@ from qorgau.store.blobs import BlobStore
 from qorgau.store.detections import StoredFinding
 from qorgau.store.intake import store_report
 from qorgau.store.observations import Source, WatchEntry
+
+log = logging.getLogger("qorgau.observations")
 
 SOURCE_TOKEN_PREFIX = "qgo_"
 WATCH_KINDS = ("phone", "email", "iin", "address", "plate", "handle")
@@ -342,8 +345,14 @@ class ObservationDesk:
         if self.publisher is not None:
             try:
                 return self.publisher(org_id, rows), None
-            except Exception:
+            except Exception as exc:
                 # The rows are stored and unprocessed: a worker's sweep will find them.
+                log.warning(
+                    "could not hand %d observations to the detector workers (%s); they stay"
+                    " stored and the workers' sweep will process them",
+                    len(rows),
+                    exc,
+                )
                 return 0, None
         return 0, self.process_pending(org_id)
 

@@ -275,3 +275,23 @@ def test_old_findings_are_recorded_without_waking_anyone(store: Store) -> None:
             sa.select(incidents.c.id).where(incidents.c.public_id == public_id)
         ).scalar_one()
     assert _count(store, case_tasks, case_tasks.c.incident_id == incident_id) == 0
+
+
+def test_a_lost_publish_strands_nothing(store: Store) -> None:
+    """The broker is down when the ads arrive: they are stored, and the workers' sweep for old
+    unprocessed rows finds them and opens the case."""
+
+    def broker_down(org_id: int, rows: list[int]) -> int:
+        raise ConnectionError("nats: no servers available for connection")
+
+    desk = CaseDesk(store)
+    od = ObservationDesk(desk, publisher=broker_down)
+    _watch(od, desk)
+    _, ads, _ = _week(store.now())
+    report = od.ingest(desk.system("test"), ads)
+    assert (report.new, report.published, report.processed) == (len(ads), 0, None)
+    assert _count(store, observations, observations.c.processed_at.is_(None)) == len(ads)
+    swept = od.process_stale(timedelta(0))
+    assert swept.observations == len(ads)
+    assert len(swept.incidents_opened) == 1
+    assert _count(store, observations, observations.c.processed_at.is_(None)) == 0
