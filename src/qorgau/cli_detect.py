@@ -6,8 +6,10 @@ can try a detector on their data and get the same findings the desk would."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +23,7 @@ from qorgau.cli import (
     ERROR_LABEL,
     DataDir,
     DbUrl,
+    _progress,
     err,
     fail,
     guarded,
@@ -53,6 +56,18 @@ def _desk(store: Any) -> Any:
     from qorgau.observation_desk import ObservationDesk
 
     return ObservationDesk.for_settings(CaseDesk(store))
+
+
+@contextlib.contextmanager
+def _opened_desk(data_dir: Path | None, database_url: str | None) -> Iterator[Any]:
+    """The observation desk for one command: its store opened and checked, and both closed
+    (with the JetStream publisher, when there is one) whatever happens."""
+    with opened_store(settings(data_dir, database_url)) as store:
+        desk = _desk(store)
+        try:
+            yield desk
+        finally:
+            desk.close()
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:
@@ -244,9 +259,7 @@ def detect_worker(
 @guarded
 def detect_process(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Run the detectors now over every observation not processed yet (embedded default)."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         rep = desk.process_pending(desk.cases.default_org_id)
     out.print(
         t(
@@ -268,9 +281,7 @@ def detect_findings(
     database_url: DbUrl = None,
 ) -> None:
     """The latest findings with their campaign, case and size."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         found = desk.findings(desk.cases.system("cli"), limit)
         publics = desk.incident_public_ids([f.incident_id for f in found if f.incident_id])
     table = Table()
@@ -291,9 +302,7 @@ def detect_findings(
 @guarded
 def detect_failures(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Observations a detector broke on (recorded, the pipeline went on)."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         rows = desk.failures(desk.cases.system("cli"))
     for r in rows:
         out.print(
@@ -330,14 +339,10 @@ def observe_import(
     for p in paths:
         if not p.exists():
             fail(InvalidInput.single("path", "exists", f"{p} does not exist"))
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         principal = desk.cases.system("cli")
         total_new = total_read = total_bad = 0
         for p in paths:
-            from qorgau.cli import _progress
-
             with _progress() as bar:
                 task = bar.add_task(escape(p.name), total=None)
 
@@ -374,9 +379,7 @@ def observe_import(
 @guarded
 def observe_status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Observations stored, by kind, and how many wait for the detectors."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         status = desk.status(desk.cases.system("cli"))
     for kind, n in sorted(status["observations"].items()):
         out.print(f"{kind}: {n}")
@@ -391,9 +394,7 @@ def source_add(
     database_url: DbUrl = None,
 ) -> None:
     """Create an API source and print its token (shown once)."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         found, token = desk.add_source(desk.cases.system("cli"), name)
     out.print(t("Source {name} created. Its token (shown once):", name=found.name))
     out.print(token, highlight=False)
@@ -403,9 +404,7 @@ def source_add(
 @guarded
 def source_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """API sources with their last contact and counts."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         sources = desk.list_sources(desk.cases.system("cli"))
     table = Table()
     for col in (t("source"), t("last contact"), t("results")):
@@ -425,9 +424,7 @@ def source_revoke(
     database_url: DbUrl = None,
 ) -> None:
     """Revoke a source's token; what it sent stays."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         desk.revoke_source(desk.cases.system("cli"), name)
     out.print(t("Source {name} revoked.", name=name))
 
@@ -446,9 +443,7 @@ def watch_add(
     database_url: DbUrl = None,
 ) -> None:
     """Protect an identifier: it is looked for in every observation."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         added = desk.watch(desk.cases.system("cli"), person, kind, value, group)
     out.print(t("Watched.") if added else t("Already watched."))
 
@@ -462,9 +457,7 @@ def watch_import(
 ) -> None:
     """Load a watchlist file (e.g. the one 'qorgau simulate' writes)."""
     doc = _read_config(file)
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         n = desk.watch_people(desk.cases.system("cli"), doc.get("people", []))
     out.print(t("{n} identifiers newly watched.", n=n))
 
@@ -473,9 +466,7 @@ def watch_import(
 @guarded
 def watch_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """The watchlist, masked."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         entries = desk.watchlist(desk.cases.system("cli"))
     table = Table()
     for col in ("#", t("person"), t("group"), t("kind"), t("identifier")):
@@ -493,9 +484,7 @@ def watch_remove(
     database_url: DbUrl = None,
 ) -> None:
     """Stop watching one identifier."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        desk = _desk(store)
+    with _opened_desk(data_dir, database_url) as desk:
         desk.unwatch(desk.cases.system("cli"), entry)
     out.print(t("Removed."))
 
@@ -554,9 +543,12 @@ def load_demo_traffic(store: Any, days: int = 3) -> None:
     monday = today - timedelta(days=today.weekday() + 7)
     sim = simulate(seed=1, start=monday, days=days, outlets=2)
     desk = _desk(store)
-    principal = desk.cases.system("demo")
-    desk.watch_people(principal, sim.watchlist()["people"])
-    rep = desk.ingest(principal, sim.observations)
+    try:
+        principal = desk.cases.system("demo")
+        desk.watch_people(principal, sim.watchlist()["people"])
+        rep = desk.ingest(principal, sim.observations)
+    finally:
+        desk.close()
     processed = rep.processed
     out.print(
         t(

@@ -13,7 +13,6 @@ joins the ads' case: the responder sees cause and effect in one place."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -63,7 +62,7 @@ class IngestReport:
     read: int = 0
     new: int = 0
     already_known: int = 0
-    problems: list[str] = field(default_factory=list)
+    new_ids: set[str] = field(default_factory=set)  # of the observations stored by this call
     processed: ProcessReport | None = None
     published: int = 0
 
@@ -107,7 +106,7 @@ class ObservationDesk:
         self.store = case_desk.store
         self.blobs = blobs or BlobStore.for_settings(self.store.settings)
         self.publisher = publisher
-        self._configured: dict[int, tuple[str, list[Configured]]] = {}
+        self._configured: dict[int, tuple[tuple[int, int], list[Configured]]] = {}
 
     @classmethod
     def for_settings(cls, case_desk: CaseDesk) -> ObservationDesk:
@@ -119,6 +118,12 @@ class ObservationDesk:
 
             publisher = StreamPublisher(settings.nats_url)
         return cls(case_desk, publisher=publisher)
+
+    def close(self) -> None:
+        """Drain and close the JetStream publisher, if the desk has one."""
+        close = getattr(self.publisher, "close", None)
+        if callable(close):
+            close()
 
     # -- sources -----------------------------------------------------------------------------
 
@@ -187,7 +192,6 @@ class ObservationDesk:
                 normalised,
                 self.store.now(),
             )
-        self._configured.pop(principal.org_id, None)
         return added
 
     def watch_people(self, principal: Principal, people: Any) -> int:
@@ -209,7 +213,6 @@ class ObservationDesk:
                             str(value),
                             self.store.now(),
                         )
-        self._configured.pop(principal.org_id, None)
         return added
 
     def unwatch(self, principal: Principal, entry_id: int) -> None:
@@ -217,7 +220,6 @@ class ObservationDesk:
         with self.store.write() as conn:
             if not obs_repo.remove_watch(conn, principal.org_id, entry_id):
                 raise NotFound(f"no watchlist entry {entry_id}")
-        self._configured.pop(principal.org_id, None)
 
     def watchlist(self, principal: Principal) -> list[WatchEntry]:
         """The watched identifiers, masked: the list itself is what an attacker wants."""
@@ -226,26 +228,28 @@ class ObservationDesk:
             entries = obs_repo.watchlist(conn, self.store.cipher, principal.org_id)
         return [WatchEntry(e.id, e.person, e.group, e.kind, mask(e.kind, e.value)) for e in entries]
 
-    def people(self, org_id: int) -> list[dict[str, Any]]:
+    def people(self, org_id: int, conn: Any) -> list[dict[str, Any]]:
         """The watchlist in the detectors' configuration format."""
-        with self.store.read() as conn:
-            entries = obs_repo.watchlist(conn, self.store.cipher, org_id)
         by_person: dict[str, dict[str, Any]] = {}
-        for e in entries:
+        for e in obs_repo.watchlist(conn, self.store.cipher, org_id):
             p = by_person.setdefault(e.person, {"name": e.person, "group": e.group})
             key = "addresses" if e.kind == "address" else f"{e.kind}s"
             p.setdefault(key, []).append(e.value)
         return list(by_person.values())
 
-    def configured(self, org_id: int) -> list[Configured]:
-        """Every registered detector configured for the organisation (cached per watchlist)."""
-        people = self.people(org_id)
-        digest = hashlib.sha256(orjson.dumps(people, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    def configured(self, org_id: int, conn: Any) -> list[Configured]:
+        """Every registered detector configured for the organisation.
+
+        Decrypting a large watchlist and compiling its automaton takes seconds, so it is done
+        again only when the watchlist changed — told by its size and newest entry, which any
+        worker process reads cheaply from the store at every batch."""
+        version = obs_repo.watchlist_version(conn, org_id)
         cached = self._configured.get(org_id)
-        if cached is not None and cached[0] == digest:
+        if cached is not None and cached[0] == version:
             return cached[1]
+        people = self.people(org_id, conn)
         built = [configure(d, {"people": people}) for d in registry.DETECTORS]
-        self._configured[org_id] = (digest, built)
+        self._configured[org_id] = (version, built)
         return built
 
     # -- intake ------------------------------------------------------------------------------
@@ -268,6 +272,7 @@ class ObservationDesk:
                     conn, self.store.cipher, principal.org_id, chunk, self.store.now()
                 )
             new_rows.extend(r for r, _ in stored)
+            report.new_ids.update(k for _, k in stored)
         report.new = len(new_rows)
         report.already_known = report.read - report.new
         if process and new_rows:
@@ -329,12 +334,10 @@ class ObservationDesk:
         principal = Principal(None, Role.ADMIN, source.org_id, f"source:{source.name}")
         report = IngestReport(read=len(items))
         if good:
-            with self.store.read() as conn:
-                known = set(obs_repo.row_ids_of(conn, source.org_id, [ob.id for _, ob in good]))
             report = self.ingest(principal, [ob for _, ob in good])
             report.read = len(items)
             for index, ob in good:
-                status = "duplicate" if ob.id in known else "stored"
+                status = "stored" if ob.id in report.new_ids else "duplicate"
                 outcomes[index] = ItemOutcome(index, ob.id, status)
         rejected = sum(1 for o in outcomes if o is not None and o.status == "rejected")
         with self.store.write() as conn:
@@ -419,7 +422,7 @@ class ObservationDesk:
         batch = [s.observation for s in stored]
         rows = {s.observation.id: s.row_id for s in stored}
         cipher = self.store.cipher
-        for c in self.configured(org_id):
+        for c in self.configured(org_id, conn):
             parts = c.partitions(batch)
             state = det_repo.load_states(conn, cipher, org_id, c.name, parts) if parts else {}
             before = {k: dict(v) for k, v in state.items()}
@@ -569,29 +572,15 @@ class ObservationDesk:
         """The case was opened (and its responder paged) for the ads; the flood they caused is
         news the person on call needs now, not at their next look at the case. Calls and texts
         flooding together are one attack: one page an hour per case is enough."""
-        import sqlalchemy as sa
-
         from qorgau.response import alert_text
+        from qorgau.store.deliveries import alerted_since
         from qorgau.store.response_plan import alert_on_duty, case_url
-        from qorgau.store.tables import deliveries, incidents
 
-        recent = conn.execute(
-            sa.select(deliveries.c.id)
-            .where(
-                deliveries.c.incident_id == incident_id,
-                deliveries.c.event == "incident.flood",
-                deliveries.c.created_at > now - FLOOD_ALERT_QUIET,
-            )
-            .limit(1)
-        ).first()
-        if recent is not None:
+        if alerted_since(conn, incident_id, "incident.flood", now - FLOOD_ALERT_QUIET):
             return
-
-        public_id, severity, language = conn.execute(
-            sa.select(incidents.c.public_id, incidents.c.severity, incidents.c.language).where(
-                incidents.c.id == incident_id
-            )
-        ).one()
+        case = incidents_repo.case_state(conn, incident_id)
+        assert case is not None  # the finding's own case, in this transaction
+        public_id, _, severity, language = case
         lang = language if language in ("ru", "kk") else "en"
         details = finding.details
         alert_on_duty(
@@ -617,14 +606,8 @@ class ObservationDesk:
 
     @staticmethod
     def _is_open(conn: Any, incident_id: int) -> bool:
-        import sqlalchemy as sa
-
-        from qorgau.store.tables import incidents
-
-        status = conn.execute(
-            sa.select(incidents.c.status).where(incidents.c.id == incident_id)
-        ).scalar_one_or_none()
-        return status not in (None, "resolved", "closed", "rejected")
+        case = incidents_repo.case_state(conn, incident_id)
+        return case is not None and case[1] not in ("resolved", "closed", "rejected")
 
     def _leak_before(
         self, conn: Any, org_id: int, flood: Finding, onset: datetime

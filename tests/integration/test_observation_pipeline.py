@@ -295,3 +295,28 @@ def test_a_lost_publish_strands_nothing(store: Store) -> None:
     assert swept.observations == len(ads)
     assert len(swept.incidents_opened) == 1
     assert _count(store, observations, observations.c.processed_at.is_(None)) == 0
+
+
+def test_a_watchlist_change_reaches_a_desk_that_already_compiled_it(store: Store) -> None:
+    """A worker compiles the watchlist once; a number added elsewhere (the API, another
+    process) must still be found in the worker's next batch."""
+    worker = ObservationDesk(CaseDesk(store))
+    staff = ObservationDesk(CaseDesk(store))
+    who = worker.cases.system("test")
+    _watch(worker, worker.cases)
+    ad_time = store.now()
+
+    def ad(n: int, number: str) -> Observation:
+        return Observation(
+            id=f"ads:w{n}",
+            source="ads",
+            platform="olx.example",
+            kind="ad",
+            time=ad_time,
+            text=f"Срочно продаю, звоните {number}",
+        )
+
+    worker.ingest(who, [ad(1, "8 701 555 01 01")])
+    staff.watch(staff.cases.system("test"), "Reporter", "phone", "+7 747 555 03 03", "steppe")
+    late = worker.ingest(who, [ad(2, "8 (747) 555-03-03")])
+    assert late.processed is not None and len(late.processed.incidents_opened) == 1

@@ -208,6 +208,17 @@ def enqueue(
     return ids
 
 
+def alerted_since(conn: sa.Connection, incident_id: int, event: str, since: datetime) -> bool:
+    """Whether anyone was alerted about ``event`` on this case after ``since``."""
+    d = deliveries.c
+    found = conn.execute(
+        sa.select(d.id)
+        .where(d.incident_id == incident_id, d.event == event, d.created_at > since)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def _due_condition(now: datetime, states: Iterable[str]) -> sa.ColumnElement[bool]:
     return sa.or_(
         sa.and_(deliveries.c.state.in_(tuple(states)), deliveries.c.next_attempt_at <= now),

@@ -291,6 +291,15 @@ def merged_ids(conn: sa.Connection, survivor_id: int) -> list[int]:
     return found
 
 
+def case_state(conn: sa.Connection, incident_id: int) -> tuple[str, str, str, str | None] | None:
+    """(public id, status, severity, language) of one case, for automated updates to it."""
+    i = incidents.c
+    row = conn.execute(
+        sa.select(i.public_id, i.status, i.severity, i.language).where(i.id == incident_id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
 def public_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}

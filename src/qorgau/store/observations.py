@@ -74,17 +74,16 @@ def store_new(
         for ob in _first_of_each(batch)
         if ob.id not in before
     ]
-    insert_ignore(conn, observations, rows)
     if not rows:
         return []
-    new_keys: list[str] = [str(r["obs_key"]) for r in rows]
-    found = conn.execute(
-        sa.select(o.id, o.obs_key).where(
-            o.org_id == org_id, o.obs_key.in_(new_keys), o.stored_at == now
-        )
+    # The database says which rows it inserted: a concurrent importer's copy is skipped by the
+    # conflict clause and simply not returned.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(
+        dialect.insert(observations).on_conflict_do_nothing().returning(o.id, o.obs_key),
+        rows,
     ).all()
-    by_key = {k: i for i, k in found}
-    return [(by_key[k], k) for k in new_keys if k in by_key]
+    return [(int(i), str(k)) for i, k in inserted]
 
 
 def _first_of_each(batch: Sequence[Observation]) -> list[Observation]:
@@ -362,6 +361,15 @@ def remove_watch(conn: sa.Connection, org_id: int, entry_id: int) -> bool:
     w = watchlist_entries.c
     done = conn.execute(watchlist_entries.delete().where(w.org_id == org_id, w.id == entry_id))
     return done.rowcount > 0
+
+
+def watchlist_version(conn: sa.Connection, org_id: int) -> tuple[int, int]:
+    """(entries, newest id): changes whenever an entry is added or removed."""
+    w = watchlist_entries.c
+    count, newest = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(w.id), 0)).where(w.org_id == org_id)
+    ).one()
+    return int(count), int(newest)
 
 
 def watchlist(conn: sa.Connection, cipher: FieldCipher, org_id: int) -> list[WatchEntry]:

@@ -99,6 +99,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             await writer.stop()
             await delivery.stop()  # the dispatcher closes its senders
             await indexer.stop()
+            app.state.observation_desk.close()
             if own_store:
                 s.close()
 
