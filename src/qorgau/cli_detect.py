@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(observe_app, name="observe")
     app.add_typer(watch_app, name="watchlist")
     app.command("simulate")(simulate_cmd)
+    from qorgau.cli_campaigns import co_sharing_cmd
+
+    detect_app.command("co-sharing")(co_sharing_cmd)
 
 
 def _desk(store: Any) -> Any:

@@ -131,3 +131,54 @@ def test_quantile_matches_r_type_7() -> None:
     assert quantile_type7([10, 1, 3, 2, 4], 0.5) == 3
     assert quantile_type7([1, 2, 3, 4], 0.5) == 2.5
     assert math.isclose(quantile_type7([1, 1, 1, 2, 5, 9], 0.9), 7.0)
+
+
+@pytest.mark.parametrize(("tag", "window", "participation", "loops"), RUNS)
+def test_column_version_equals_the_object_version(
+    russian_tweets: list[Share], tag: str, window: int, participation: int, loops: bool
+) -> None:
+    """The array path used for large archives gives the same pairs and edges."""
+    from qorgau.detect import coordination_arrays as arrays
+
+    cols = arrays.columns_from_arrays(
+        [s.object_id for s in russian_tweets],
+        [s.account_id for s in russian_tweets],
+        [s.content_id for s in russian_tweets],
+        [s.timestamp for s in russian_tweets],
+    )
+    settings = {"time_window": window, "min_participation": participation, "remove_loops": loops}
+    expected = coordinated_pairs(russian_tweets, **settings)  # type: ignore[arg-type]
+    found = arrays.coordinated_pair_columns(cols, **settings)  # type: ignore[arg-type]
+    assert Counter(arrays.pairs_of(cols, found)) == Counter(expected)
+    by_pair = {frozenset((e.account, e.account_y)): e for e in coordination_network(expected)}
+    columns = arrays.network_columns(cols, found)
+    assert len(columns) == len(by_pair)
+    for e in columns:
+        ref = by_pair[frozenset((e.account, e.account_y))]
+        assert (e.account, e.weight, e.n_content_id, e.n_content_id_y, e.weight_threshold) == (
+            ref.account,
+            ref.weight,
+            ref.n_content_id,
+            ref.n_content_id_y,
+            ref.weight_threshold,
+        )
+        assert math.isclose(e.avg_time_delta, ref.avg_time_delta, rel_tol=1e-12)
+
+
+def test_column_version_on_a_small_case_by_hand() -> None:
+    from qorgau.detect import coordination_arrays as arrays
+
+    cols = arrays.columns_from_arrays(
+        ["url1", "url1", "url1", "url2", "url2", "url2", "p9"],
+        ["a", "b", "c", "a", "b", "a", "d"],
+        ["a1", "b1", "c1", "a2", "b2", "a3", "p9"],
+        [100, 104, 200, 300, 300, 305, 1],
+    )
+    pairs = arrays.pairs_of(
+        cols, arrays.coordinated_pair_columns(cols, time_window=10, min_participation=1)
+    )
+    assert set(pairs) == {
+        Pair("url1", "a1", "b1", 4, "a", "b"),
+        Pair("url2", "a2", "b2", 0, "a", "b"),
+        Pair("url2", "b2", "a3", 5, "b", "a"),
+    }

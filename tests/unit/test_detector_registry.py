@@ -41,8 +41,22 @@ def test_spec_is_complete_and_its_schema_agrees_with_its_parser(name: str) -> No
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_bad_configuration_is_refused_by_schema_and_parser_alike(name: str) -> None:
+def test_an_unknown_setting_is_refused_by_schema_and_parser_alike(name: str) -> None:
+    """A misspelt setting must not be silently ignored (the detector would run on defaults)."""
     spec = by_name(name).spec
+    bad = {**WATCHLIST, "no_such_setting": 1}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, spec.config_schema)
+    with pytest.raises(InvalidInput) as refused:
+        spec.parse_config(bad)
+    assert "no_such_setting" in str(refused.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_bad_watchlist_is_refused_by_schema_and_parser_alike(name: str) -> None:
+    spec = by_name(name).spec
+    if not spec.config_schema["properties"].get("people"):
+        pytest.skip(f"{name} does not read the watchlist")
     bad = {"people": [{"name": "Editor", "phones": "not a list"}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, spec.config_schema)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from qorgau.detect.detectors import floods, leaked_identifiers
+from qorgau.detect.detectors import co_sharing, floods, leaked_identifiers
 from qorgau.detect.interfaces import Detector
 from qorgau.errors import NotFound
 
 DETECTORS: tuple[Detector[Any], ...] = (
     leaked_identifiers.DETECTOR,
     floods.DETECTOR,
+    co_sharing.DETECTOR,
 )
 
 

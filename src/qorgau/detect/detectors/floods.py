@@ -110,7 +110,11 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             "items": {"enum": list(CHANNELS)},
             "uniqueItems": True,
         },
+        # The desk hands every detector the organisation's registries; floods need neither.
+        "registry": {},
+        "media": {},
     },
+    "additionalProperties": False,
 }
 
 

@@ -56,12 +56,21 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "enum": list(KINDS)},
             "description": "report only these identifier kinds (default: all)",
         },
+        # The desk hands every detector the organisation's registries; leaks need neither.
+        "registry": {},
+        "media": {},
     },
+    "additionalProperties": False,
 }
 
 
 def parse_config(raw: Mapping[str, Any]) -> LeakConfig:
     """Checks every identifier and compiles the matcher once (cached per watchlist)."""
+    unknown = sorted(set(raw) - set(CONFIG_SCHEMA["properties"]))
+    if unknown:
+        raise InvalidInput.single(
+            unknown[0], "unknown", "no such setting", tuple(CONFIG_SCHEMA["properties"])
+        )
     people = parse_people(raw.get("people", []))
     kinds_raw = raw.get("kinds") or list(KINDS)
     if isinstance(kinds_raw, str) or not isinstance(kinds_raw, Sequence):
