@@ -34,6 +34,7 @@ from qorgau.errors import AuthenticationRequired, InvalidInput, NotFound
 from qorgau.store import detections as det_repo
 from qorgau.store import incidents as incidents_repo
 from qorgau.store import observations as obs_repo
+from qorgau.store import registries as registries_repo
 from qorgau.store import vault as vault_repo
 from qorgau.store.blobs import BlobStore
 from qorgau.store.detections import StoredFinding
@@ -106,7 +107,7 @@ class ObservationDesk:
         self.store = case_desk.store
         self.blobs = blobs or BlobStore.for_settings(self.store.settings)
         self.publisher = publisher
-        self._configured: dict[int, tuple[tuple[int, int], list[Configured]]] = {}
+        self._configured: dict[int, tuple[Any, list[Configured]]] = {}
 
     @classmethod
     def for_settings(cls, case_desk: CaseDesk) -> ObservationDesk:
@@ -241,14 +242,22 @@ class ObservationDesk:
         """Every registered detector configured for the organisation.
 
         Decrypting a large watchlist and compiling its automaton takes seconds, so it is done
-        again only when the watchlist changed — told by its size and newest entry, which any
-        worker process reads cheaply from the store at every batch."""
-        version = obs_repo.watchlist_version(conn, org_id)
+        again only when the watchlist or a registry changed — told by the watchlist's size and
+        newest entry and the registries' versions, which any worker process reads cheaply from
+        the store at every batch."""
+        version = (
+            obs_repo.watchlist_version(conn, org_id),
+            tuple(sorted((k, v[0]) for k, v in registries_repo.versions(conn, org_id).items())),
+        )
         cached = self._configured.get(org_id)
         if cached is not None and cached[0] == version:
             return cached[1]
-        people = self.people(org_id, conn)
-        built = [configure(d, {"people": people}) for d in registry.DETECTORS]
+        context: dict[str, Any] = {"people": self.people(org_id, conn)}
+        for kind, key in (("protected", "registry"), ("media", "media")):
+            doc = registries_repo.load(conn, self.store.cipher, org_id, kind)
+            if doc is not None:
+                context[key] = doc
+        built = [configure(d, context) for d in registry.DETECTORS]
         self._configured[org_id] = (version, built)
         return built
 

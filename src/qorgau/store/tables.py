@@ -723,3 +723,37 @@ finding_observations = sa.Table(
     sa.Column("observation_id", sa.Integer, sa.ForeignKey("observations.id"), primary_key=True),
     sa.Column("vault_item_id", sa.Integer, sa.ForeignKey("vault_items.id"), nullable=True),
 )
+
+# An organisation's registries that detectors read: the protected people and outlets with
+# their verified accounts, domains and statements ("protected"), and known original and fake
+# media ("media"). One encrypted JSON document each, replaced whole on import after checking,
+# with a version the detector workers compare to know when to reconfigure.
+detector_registries = sa.Table(
+    "detector_registries",
+    metadata,
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),  # encrypted JSON
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Strikes, restrictions and suspensions of a protected outlet's social accounts, entered by
+# staff or imported: the other half of the brigading picture (the complaint waves are found
+# in observations). The platform's wording and reference are encrypted with the notes.
+account_actions = sa.Table(
+    "account_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("platform", sa.String(60), nullable=False),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # encrypted JSON: reason, reference, notes
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "platform", "account", "action", "at"),
+    sa.Index("ix_account_actions_org_at", "org_id", "at"),
+)
