@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qorgau.detect.detectors import co_sharing, floods, leaked_identifiers
+from qorgau.detect.detectors import co_sharing, complaint_waves, floods, leaked_identifiers
 from qorgau.detect.interfaces import Detector
 from qorgau.errors import NotFound
 
@@ -16,6 +16,7 @@ DETECTORS: tuple[Detector[Any], ...] = (
     leaked_identifiers.DETECTOR,
     floods.DETECTOR,
     co_sharing.DETECTOR,
+    complaint_waves.DETECTOR,
 )
 
 

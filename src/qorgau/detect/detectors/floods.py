@@ -114,7 +114,6 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
         "registry": {},
         "media": {},
     },
-    "additionalProperties": False,
 }
 
 
