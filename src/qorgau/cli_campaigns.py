@@ -6,12 +6,31 @@ Registered under ``qorgau detect`` and as their own groups by ``cli_detect.regis
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+import tomllib
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from qorgau.cli import err, fail, guarded, out, t
+from qorgau.cli import (
+    ERROR_LABEL,
+    DataDir,
+    DbUrl,
+    err,
+    fail,
+    guarded,
+    opened_store,
+    out,
+    settings,
+    t,
+)
 from qorgau.errors import InvalidInput
 
 
@@ -101,6 +120,238 @@ def co_sharing_cmd(
             pairs=len(pair_cols.x),
             edges=len(edges),
             accounts=len(accounts),
+        ),
+        highlight=False,
+    )
+
+
+# -- registries, spyware, account actions, media -------------------------------------------
+
+registry_app = typer.Typer(
+    no_args_is_help=True,
+    help="Registries the detectors read: protected people and outlets, known media.",
+)
+spyware_app = typer.Typer(no_args_is_help=True, help="Spyware scan results (MVT).")
+accounts_app = typer.Typer(
+    no_args_is_help=True, help="Platform actions against protected accounts; appeals."
+)
+media_app = typer.Typer(no_args_is_help=True, help="Images and videos: known fakes, credentials.")
+
+RegistryKind = Annotated[str, typer.Argument(help="protected (people and outlets) or media")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+    app.add_typer(spyware_app, name="spyware")
+    app.add_typer(accounts_app, name="accounts")
+    app.add_typer(media_app, name="media")
+
+
+@contextlib.contextmanager
+def _opened_campaigns(data_dir: Path | None, database_url: str | None) -> Iterator[Any]:
+    from qorgau.campaign_desk import CampaignDesk
+    from qorgau.desk import CaseDesk
+
+    with opened_store(settings(data_dir, database_url)) as store:
+        yield CampaignDesk(CaseDesk(store))
+
+
+def _read_document(path: Path) -> Any:
+    """A registry file as JSON or TOML, refused with the parser's own words if it is neither."""
+    if not path.is_file():
+        fail(InvalidInput.single("file", "exists", f"{path} does not exist"))
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except UnicodeDecodeError:
+        fail(InvalidInput.single("file", "encoding", f"{path.name} is not UTF-8 text"))
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        fail(InvalidInput.single("file", "syntax", f"{path.name}: {exc}; fix it and import again"))
+
+
+@registry_app.command("import")
+@guarded
+def registry_import(
+    kind: RegistryKind,
+    file: Annotated[Path, typer.Argument(help="The registry file (JSON or TOML)")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the stored registry instead of adding")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Add a registry file's entries (conflicting entries are skipped and reported)."""
+    doc = _read_document(file)
+    with _opened_campaigns(data_dir, database_url) as desk:
+        result = desk.import_registry(desk.cases.system("cli"), kind, doc, replace=replace)
+    for problem in result.problems:
+        err.print(escape(problem), highlight=False)
+    out.print(
+        t(
+            "Registry {kind}: {n} entries kept (version {version}), {problems} problems.",
+            kind=kind,
+            n=result.entries,
+            version=result.version,
+            problems=len(result.problems),
+        ),
+        highlight=False,
+    )
+
+
+@registry_app.command("show")
+@guarded
+def registry_show(kind: RegistryKind, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """The stored registry as JSON."""
+    with _opened_campaigns(data_dir, database_url) as desk:
+        doc = desk.registry(desk.cases.system("cli"), kind)
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+@spyware_app.command("import")
+@guarded
+def spyware_import(
+    paths: Annotated[list[Path], typer.Argument(help="MVT's output folder, a zip of it, or files")],
+    person: Annotated[
+        str | None, typer.Option("--person", help="Whose phone (a watchlist name)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Read MVT results; detections open a critical case with the files kept as evidence."""
+    with _opened_campaigns(data_dir, database_url) as desk:
+        result = desk.import_spyware(desk.cases.system("cli"), paths, person=person)
+    for problem in result.problems:
+        err.print(escape(str(problem)), highlight=False)
+    out.print(escape(result.report.summary()), highlight=False)
+    if result.case is None:
+        out.print(t("No indicator of compromise was found; no case was opened."))
+        return
+    out.print(
+        t(
+            "Critical case {case} opened; {n} files kept as evidence.",
+            case=result.case,
+            n=len(result.evidence),
+        ),
+        highlight=False,
+    )
+    out.print(t("Forensic labs to refer to:"))
+    for lab in result.referral.get("labs", []):
+        out.print(escape(f"- {lab['name']}: {lab['contact']}"), highlight=False)
+
+
+action_app = typer.Typer(no_args_is_help=True, help="Strikes, restrictions, suspensions.")
+accounts_app.add_typer(action_app, name="action")
+
+
+@action_app.command("add")
+@guarded
+def action_add(
+    platform: Annotated[str, typer.Option(help="e.g. instagram, youtube, telegram")],
+    account: Annotated[str, typer.Option(help="The handle or profile URL")],
+    action: Annotated[str, typer.Option(help="strike, restriction, suspension, removal...")],
+    at: Annotated[
+        str, typer.Option(help="When, ISO 8601 with a zone, e.g. 2025-06-04T10:00+05:00")
+    ],
+    reason: Annotated[str, typer.Option(help="The platform's stated reason")] = "",
+    reference: Annotated[str, typer.Option(help="The platform's reference number")] = "",
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Record one platform action against a protected account."""
+    from qorgau.detect.account_actions import new_account_action
+
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        fail(InvalidInput.single("at", "format", f"{at!r} is not an ISO 8601 time"))
+    if when.tzinfo is None:
+        fail(InvalidInput.single("at", "timezone", "give the time with its zone, e.g. +05:00"))
+    record = new_account_action(platform, account, action, when, reason=reason, reference=reference)
+    with _opened_campaigns(data_dir, database_url) as desk:
+        added = desk.record_action(desk.cases.system("cli"), record)
+    out.print(t("Recorded.") if added else t("Already recorded."))
+
+
+@action_app.command("import")
+@guarded
+def action_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines of platform notices")],
+    platform: Annotated[
+        str | None, typer.Option(help="The platform, when the file has no such column")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Import a list of platform actions; bad rows are named and skipped."""
+    with _opened_campaigns(data_dir, database_url) as desk:
+        result = desk.import_actions(desk.cases.system("cli"), file, platform=platform)
+    for p in result.problems:
+        err.print(f"[red]{t(ERROR_LABEL)}:[/red] {escape(str(p))}", highlight=False)
+    out.print(
+        t(
+            "{added} actions recorded ({read} read, {bad} rows refused).",
+            added=result.added,
+            read=result.read,
+            bad=len(result.problems),
+        )
+    )
+
+
+@accounts_app.command("list")
+@guarded
+def accounts_list(
+    platform: Annotated[str | None, typer.Option(help="Only this platform")] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Recorded platform actions, oldest first."""
+    with _opened_campaigns(data_dir, database_url) as desk:
+        actions = desk.actions(desk.cases.system("cli"), platform=platform, account=account)
+    table = Table()
+    for col in (t("time"), t("platform"), t("account"), t("action"), t("reason")):
+        table.add_column(col)
+    for a in actions:
+        table.add_row(
+            a.at.isoformat(), escape(a.platform), escape(a.account), a.action, escape(a.reason)
+        )
+    out.print(table)
+
+
+@accounts_app.command("appeal")
+@guarded
+def accounts_appeal(
+    outlet: Annotated[str, typer.Option(help="The outlet the account belongs to")],
+    platform: Annotated[str, typer.Option(help="The platform")],
+    account: Annotated[str, typer.Option(help="The restricted account")],
+    out_file: Annotated[Path, typer.Option("--out", help="The .zip to write")],
+    lang: Annotated[str, typer.Option(help="en, ru or kk")] = "en",
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """The appeal package for a platform's escalation team: timeline, evidence, clusters."""
+    from qorgau.detect.appeal_package import write_appeal_zip
+
+    with _opened_campaigns(data_dir, database_url) as desk:
+        package = desk.appeal(
+            desk.cases.system("cli"),
+            outlet=outlet,
+            platform=platform,
+            account=account,
+            language=lang,
+        )
+    write_appeal_zip(package, out_file)
+    out.print(
+        t(
+            "Appeal written to {path}: {actions} actions, {waves} complaint waves, "
+            "{clusters} coordinated clusters, {evidence} evidence items.",
+            path=str(out_file),
+            actions=len(package.actions),
+            waves=len(package.waves),
+            clusters=len(package.clusters),
+            evidence=len(package.evidence),
         ),
         highlight=False,
     )

@@ -50,8 +50,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(watch_app, name="watchlist")
     app.command("simulate")(simulate_cmd)
     from qorgau.cli_campaigns import co_sharing_cmd
+    from qorgau.cli_campaigns import register as register_campaigns
 
     detect_app.command("co-sharing")(co_sharing_cmd)
+    register_campaigns(app)
 
 
 def _desk(store: Any) -> Any:

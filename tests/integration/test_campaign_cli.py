@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,184 @@ def test_wrong_column_names_say_which_exist(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "link, who, post, when" in r.stderr
     assert not (tmp_path / "e.csv").exists()
+
+
+# -- spyware ------------------------------------------------------------------------------------
+
+PEGASUS = {"type": "domain", "value": "free247downloads.com", "name": "Pegasus"}
+
+
+def _mvt_run(folder: Path, *, detected: bool) -> Path:
+    folder.mkdir()
+    (folder / "info.json").write_text(
+        json.dumps({"mvt_version": "2.5.3", "date": "2024-05-02 09:41:12.558201"})
+    )
+    visit = {"url": "https://free247downloads.com/x", "isodate": "2021-07-04 10:15:00.000000"}
+    (folder / "safari_history.json").write_text(json.dumps([visit]))
+    if detected:
+        (folder / "safari_history_detected.json").write_text(
+            json.dumps([{**visit, "matched_indicator": PEGASUS}])
+        )
+    return folder
+
+
+@pytest.fixture()
+def inited(tmp_path: Path) -> Path:
+    r = qorgau("init", data_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return tmp_path
+
+
+def test_spyware_detections_open_a_critical_case_with_the_files_as_evidence(
+    inited: Path, tmp_path: Path
+) -> None:
+    run = _mvt_run(tmp_path / "mvt-out", detected=True)
+    (run / "sms.json").write_text('[{"text": "hi", ')  # truncated: named and skipped
+    r = qorgau("spyware", "import", str(run), "--person", "Editor", data_dir=inited)
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "sms.json" in r.stderr
+    assert "Critical case" in r.stdout and "4 files kept as evidence" in r.stdout
+    assert "Amnesty International Security Lab" in r.stdout
+    case = next(w for w in r.stdout.split() if w.startswith("QG-")).strip(";,.")
+    exported = tmp_path / "cases.jsonl"
+    assert qorgau("export", str(exported), data_dir=inited).returncode == 0
+    incidents = [json.loads(line) for line in exported.read_text().splitlines()]
+    (incident,) = [i for i in incidents if i["public_id"] == case]
+    assert incident["severity"] == "critical"
+    assert incident["attack_types"] == ["spyware"]
+    assert "Pegasus" in incident["title"]
+    package = tmp_path / "evidence.zip"
+    r = qorgau(
+        "vault", "export", case, "--out", str(package), "--reason", "forensic lab",
+        data_dir=inited,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(package) as z:
+        names = " ".join(z.namelist())
+    for kept in run.iterdir():  # every file given, the broken one too, is in the vault
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() in names, kept.name
+
+
+def test_a_clean_scan_opens_no_case(inited: Path, tmp_path: Path) -> None:
+    run = _mvt_run(tmp_path / "clean", detected=False)
+    r = qorgau("spyware", "import", str(run), data_dir=inited)
+    assert r.returncode == 0, r.stderr
+    assert "no case was opened" in r.stdout
+    listed = qorgau("list", data_dir=inited)
+    assert "Spyware" not in listed.stdout
+
+
+def test_something_that_is_not_mvt_output_is_refused(inited: Path, tmp_path: Path) -> None:
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not MVT")
+    r = qorgau("spyware", "import", str(stray), data_dir=inited)
+    no_traceback(r)
+    assert r.returncode != 0
+    assert "MVT" in r.stderr
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+
+def test_conflicting_registry_entries_are_skipped_and_the_stored_ones_kept(
+    inited: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "registry.json"
+    first.write_text(
+        json.dumps(
+            {
+                "entities": [
+                    {"id": "orda", "kind": "outlet", "name": "Orda.kz", "domains": ["orda.kz"],
+                     "accounts": {"telegram": ["orda_kz"]}},
+                ]
+            }
+        )
+    )  # fmt: skip
+    r = qorgau("registry", "import", "protected", str(first), data_dir=inited)
+    assert r.returncode == 0, r.stderr
+    second = tmp_path / "more.json"
+    second.write_text(
+        json.dumps(
+            {
+                "entities": [
+                    {"id": "impostor", "kind": "outlet", "name": "Orda news",
+                     "domains": ["orda.kz"]},
+                    {"id": "vlast", "kind": "outlet", "name": "Vlast.kz", "domains": ["vlast.kz"]},
+                ]
+            }
+        )
+    )  # fmt: skip
+    r = qorgau("registry", "import", "protected", str(second), data_dir=inited)
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "impostor" in r.stderr and "orda.kz" in r.stderr
+    shown = json.loads(qorgau("registry", "show", "protected", data_dir=inited).stdout)
+    by_id = {e["id"]: e for e in shown["entities"]}
+    assert set(by_id) == {"orda", "vlast"}
+    assert by_id["orda"]["domains"] == ["orda.kz"]
+
+
+def test_a_registry_file_that_is_not_json_changes_nothing(inited: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"entities": [')
+    r = qorgau("registry", "import", "protected", str(bad), data_dir=inited)
+    no_traceback(r)
+    assert r.returncode != 0 and "broken.json" in r.stderr
+
+
+# -- account actions and the appeal -------------------------------------------------------------
+
+
+def test_actions_imported_and_the_appeal_written(inited: Path, tmp_path: Path) -> None:
+    watch = tmp_path / "watch.json"
+    watch.write_text(
+        json.dumps({"people": [{"name": "Orda.kz", "group": "Orda", "handles": ["orda_kz"]}]})
+    )
+    assert qorgau("watchlist", "import", str(watch), data_dir=inited).returncode == 0
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"c{i}",
+                    "platform": "telegram",
+                    "account": f"troll_{i}",
+                    "time": f"2025-06-03T0{i}:00:00Z",
+                    "text": "Жалуйтесь на канал @orda_kz, кидайте репорты все!",
+                }
+            )
+            + "\n"
+            for i in range(6)
+        ),
+        encoding="utf-8",
+    )
+    r = qorgau("observe", "import", str(calls), "--source", "tg-monitor", data_dir=inited)
+    assert r.returncode == 0, r.stderr
+    notices = tmp_path / "notices.csv"
+    notices.write_text(
+        "platform,account,action,time,reason,reference\n"
+        "telegram,@orda_kz,suspension,2025-06-03T12:00:00+00:00,spam,T-1\n"
+        "telegram,orda_kz,frozen,2025-06-03T13:00:00+00:00,,\n",  # unknown action: refused
+        encoding="utf-8",
+    )
+    r = qorgau("accounts", "action", "import", str(notices), data_dir=inited)
+    no_traceback(r)
+    assert "1 actions recorded" in r.stdout and "1 rows refused" in r.stdout
+    assert "notices.csv:3" in r.stderr
+    again = qorgau("accounts", "action", "import", str(notices), data_dir=inited)
+    assert "0 actions recorded" in again.stdout
+    out_zip = tmp_path / "appeal.zip"
+    r = qorgau(
+        "accounts", "appeal", "--outlet", "Orda", "--platform", "telegram",
+        "--account", "orda_kz", "--lang", "ru", "--out", str(out_zip), data_dir=inited,
+    )  # fmt: skip
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "1 complaint waves" in r.stdout
+    with zipfile.ZipFile(out_zip) as z:
+        appeal = json.loads(z.read("appeal.json"))
+        assert {"appeal.md", "appeal.json", "manifest.json"} <= set(z.namelist())
+        assert "суспенз" in z.read("appeal.md").decode().lower() or appeal["language"] == "ru"
+    assert len(appeal["waves"]) == 1
+    assert len(appeal["waves"][0]["accounts"]) == 6

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from qorgau.detect.detectors import co_sharing, complaint_waves, floods, leaked_identifiers
+from qorgau.detect.detectors import (
+    co_sharing,
+    complaint_waves,
+    fake_statements,
+    floods,
+    leaked_identifiers,
+    lookalikes,
+)
 from qorgau.detect.interfaces import Detector
 from qorgau.errors import NotFound
 
@@ -17,6 +24,8 @@ DETECTORS: tuple[Detector[Any], ...] = (
     floods.DETECTOR,
     co_sharing.DETECTOR,
     complaint_waves.DETECTOR,
+    lookalikes.DETECTOR,
+    fake_statements.DETECTOR,
 )
 
 

@@ -320,3 +320,21 @@ def observation_keys(conn: sa.Connection, finding_id: int) -> list[str]:
             .order_by(o.observed_at, o.id)
         ).scalars()
     )
+
+
+def evidence_hashes(conn: sa.Connection, org_id: int, keys: Sequence[str]) -> dict[str, str]:
+    """Observation id -> SHA-256 of the vault bundle that preserved it, for the observations
+    a finding has put in the vault (an appeal lists them so a platform can ask for the copy)."""
+    from qorgau.store.tables import vault_items
+
+    fo, o, v = finding_observations.c, observations.c, vault_items.c
+    out: dict[str, str] = {}
+    for i in range(0, len(keys), 500):
+        rows = conn.execute(
+            sa.select(o.obs_key, v.sha256)
+            .join(finding_observations, fo.observation_id == o.id)
+            .join(vault_items, v.id == fo.vault_item_id)
+            .where(o.org_id == org_id, o.obs_key.in_(list(keys[i : i + 500])))
+        )
+        out.update({key: sha for key, sha in rows})
+    return out

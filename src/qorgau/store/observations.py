@@ -381,3 +381,23 @@ def watchlist(conn: sa.Connection, cipher: FieldCipher, org_id: int) -> list[Wat
         WatchEntry(r.id, r.person, r.group_name, r.kind, cipher.decrypt(r.value, WATCH_AAD) or "")
         for r in rows
     ]
+
+
+def in_window(
+    conn: sa.Connection,
+    cipher: FieldCipher,
+    org_id: int,
+    start: datetime,
+    end: datetime,
+    limit: int = 200_000,
+) -> list[Observation]:
+    """The observations seen between ``start`` and ``end``, oldest first (bounded: an appeal
+    looks at days, not at the archive)."""
+    o = observations.c
+    rows = conn.execute(
+        sa.select(observations)
+        .where(o.org_id == org_id, o.observed_at >= start, o.observed_at <= end)
+        .order_by(o.observed_at, o.id)
+        .limit(limit)
+    )
+    return [_decode(cipher, r) for r in rows]

@@ -1,0 +1,386 @@
+"""The desk for campaign evidence that does not arrive as observations: the registries the
+detectors read (protected people and outlets; known original and fake media), spyware scan
+results, and the platform's own actions against an outlet's accounts with the appeal that
+answers them.
+
+Every import here is checked whole before anything is written: a registry file with
+conflicting entries keeps what was stored and reports each skipped entry; an MVT folder with a
+broken file is reported file by file; a spreadsheet of account actions with a bad row keeps the
+good rows and names the bad one."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from qorgau.desk import CaseDesk
+from qorgau.detect import account_actions as actions_mod
+from qorgau.detect import media_registry, mvt_results, protected_registry
+from qorgau.detect.appeal_package import AppealPackage, build_appeal
+from qorgau.detect.complaint_waves import (
+    CoordinationCluster,
+    find_calls,
+    group_waves,
+    targets_from_people,
+)
+from qorgau.detect.watchlist import parse_people
+from qorgau.domain import access
+from qorgau.domain.access import Action
+from qorgau.domain.model import Principal, ReportFields, Severity, TargetInput
+from qorgau.errors import InvalidInput
+from qorgau.observe.result import ImportProblem
+from qorgau.store import account_actions as actions_repo
+from qorgau.store import detections as det_repo
+from qorgau.store import observations as obs_repo
+from qorgau.store import registries as registries_repo
+from qorgau.vault_desk import VaultDesk
+
+# Detectors whose findings are coordinated activity an appeal can point to.
+COORDINATION_DETECTORS = ("co_sharing", "near_duplicate_texts")
+# How far before the first restriction an appeal looks for complaint waves and clusters.
+APPEAL_LOOKBACK = timedelta(days=7)
+# An MVT output folder is small JSON and CSV; a phone backup is not what is imported here.
+MVT_MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RegistryResult:
+    kind: str
+    version: int | None  # None: nothing was stored
+    entries: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SpywareResult:
+    report: mvt_results.SpywareReport
+    problems: tuple[mvt_results.MvtProblem, ...]
+    case: str | None  # the incident opened, when there were detections
+    evidence: tuple[str, ...] = ()  # SHA-256 of each file kept in the vault
+    referral: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionsResult:
+    added: int
+    read: int
+    problems: tuple[ImportProblem, ...]
+
+
+class CampaignDesk:
+    def __init__(self, case_desk: CaseDesk, vault: VaultDesk | None = None) -> None:
+        self.cases = case_desk
+        self.store = case_desk.store
+        self.vault = vault or VaultDesk(case_desk)
+
+    # -- registries ---------------------------------------------------------------------------
+
+    def import_registry(
+        self, principal: Principal, kind: str, raw: Any, *, replace: bool = False
+    ) -> RegistryResult:
+        """Add a registry file's entries to what is stored (or replace it with ``replace``).
+        Entries that conflict with stored ones, or with each other, are skipped and reported;
+        a file with no usable entry changes nothing."""
+        access.authorize(principal, Action.WATCHLIST_WRITE)
+        if kind not in registries_repo.KINDS:
+            raise InvalidInput.single(
+                "kind", "choice", f"unknown registry {kind!r}", registries_repo.KINDS
+            )
+        now = self.store.now()
+        with self.store.write() as conn:
+            stored = (
+                None
+                if replace
+                else registries_repo.load(conn, self.store.cipher, principal.org_id, kind)
+            )
+            if kind == "protected":
+                document, entries, problems = _merge_protected(stored, raw)
+            else:
+                document, entries, problems = _merge_media(stored, raw)
+            if entries == 0 and (stored is None or problems):
+                raise InvalidInput.single(
+                    "registry",
+                    "no_valid_entry",
+                    "no entry could be kept: " + "; ".join(problems[:5]),
+                )
+            version = registries_repo.save(
+                conn, self.store.cipher, principal.org_id, kind, document, entries, now
+            )
+        return RegistryResult(kind, version, entries, tuple(problems))
+
+    def registry(self, principal: Principal, kind: str) -> dict[str, Any]:
+        access.authorize(principal, Action.WATCHLIST_READ)
+        if kind not in registries_repo.KINDS:
+            raise InvalidInput.single(
+                "kind", "choice", f"unknown registry {kind!r}", registries_repo.KINDS
+            )
+        with self.store.read() as conn:
+            doc = registries_repo.load(conn, self.store.cipher, principal.org_id, kind)
+        return doc or ({"entities": []} if kind == "protected" else {"items": []})
+
+    def media_registry(self, principal: Principal) -> media_registry.MediaRegistry:
+        access.authorize(principal, Action.OBSERVATION_READ)
+        with self.store.read() as conn:
+            doc = registries_repo.load(conn, self.store.cipher, principal.org_id, "media")
+        registry, _ = media_registry.parse_media_registry(doc or {"items": []})
+        return registry
+
+    # -- spyware ------------------------------------------------------------------------------
+
+    def import_spyware(
+        self, principal: Principal, paths: list[Path], *, person: str | None = None
+    ) -> SpywareResult:
+        """Read MVT results; with any detection, open a critical case, keep every file given
+        as evidence in the vault with it, and suggest forensic labs. A clean scan opens no
+        case (and says so)."""
+        access.authorize(principal, Action.VAULT_WRITE)
+        files = _read_upload(paths)
+        read = mvt_results.read_mvt_files(files)
+        report = read.report
+        referral = mvt_results.forensic_referral(report).to_json()
+        if not mvt_results.warrants_critical_incident(report):
+            return SpywareResult(report, read.problems, None, (), referral)
+        fields = ReportFields(
+            title=_spyware_title(report, person)[:300],
+            description=(report.summary() + "\n\n" + _referral_text(referral))[:20_000],
+            started_at=min((d.time for d in report.detections if d.time), default=None),
+            attack_types=("spyware",),
+            severity=Severity.CRITICAL,
+            ongoing=True,
+            targets=(TargetInput("person", person[:200]),) if person else (),
+            external_ref=f"mvt:{_digest(files)}"[:200],
+            people_targeted=1 if person else None,
+        )
+        stored = self.cases.submit(principal, fields)
+        kept: list[str] = []
+        for name, data in files.items():
+            added = self.vault.add_file(
+                principal,
+                data,
+                filename=name,
+                media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                case=stored.public_id,
+                method="upload",
+                source="mvt",
+                details={"mvt_version": report.mvt_version, "role": _role(report, name)},
+            )
+            kept.extend(item.sha256 for item in added.items)
+        return SpywareResult(report, read.problems, stored.public_id, tuple(kept), referral)
+
+    # -- account actions and appeals ----------------------------------------------------------
+
+    def record_action(self, principal: Principal, action: actions_mod.AccountAction) -> bool:
+        access.authorize(principal, Action.OBSERVATION_WRITE)
+        with self.store.write() as conn:
+            return (
+                actions_repo.add(
+                    conn, self.store.cipher, principal.org_id, [action], self.store.now()
+                )
+                == 1
+            )
+
+    def import_actions(
+        self, principal: Principal, path: Path, *, platform: str | None = None
+    ) -> ActionsResult:
+        access.authorize(principal, Action.OBSERVATION_WRITE)
+        if not path.is_file():
+            raise InvalidInput.single("file", "exists", f"{path.name} is not a file")
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            read = actions_mod.import_account_actions_jsonl(path, platform=platform)
+        else:
+            read = actions_mod.import_account_actions_csv(path, platform=platform)
+        with self.store.write() as conn:
+            added = actions_repo.add(
+                conn, self.store.cipher, principal.org_id, read.actions, self.store.now()
+            )
+        return ActionsResult(added, len(read.actions), tuple(read.problems))
+
+    def actions(
+        self, principal: Principal, *, platform: str | None = None, account: str | None = None
+    ) -> list[actions_mod.AccountAction]:
+        access.authorize(principal, Action.OBSERVATION_READ)
+        with self.store.read() as conn:
+            return actions_repo.listed(
+                conn,
+                self.store.cipher,
+                principal.org_id,
+                platform=platform,
+                account=actions_mod.normalize_handle(account) if account else None,
+            )
+
+    def appeal(
+        self,
+        principal: Principal,
+        *,
+        outlet: str,
+        platform: str,
+        account: str,
+        language: str = "en",
+    ) -> AppealPackage:
+        """The appeal for one account: its recorded actions, the complaint waves found in the
+        observations of the week before, and the coordinated clusters of that time, with the
+        vault hashes of the observations cited."""
+        access.authorize(principal, Action.VAULT_EXPORT)
+        handle = actions_mod.normalize_handle(account)
+        cipher = self.store.cipher
+        with self.store.read() as conn:
+            actions = actions_repo.listed(
+                conn, cipher, principal.org_id, platform=platform.strip().lower(), account=handle
+            )
+            adverse = [a for a in actions if a.adverse]
+            if not adverse:
+                raise InvalidInput.single(
+                    "account",
+                    "no_action",
+                    f"no strike, restriction or suspension is recorded for {handle} on {platform}; "
+                    "record it first ('qorgau accounts action add')",
+                )
+            start = min(a.at for a in adverse) - APPEAL_LOOKBACK
+            end = max(a.at for a in actions)
+            people = [
+                p
+                for p in _people(self.cases, principal.org_id, conn)
+                if handle in p.handles or p.group == outlet or p.name == outlet
+            ]
+            observations = obs_repo.in_window(conn, cipher, principal.org_id, start, end)
+            waves = group_waves(find_calls(observations, targets_from_people(people)))
+            clusters = [
+                _cluster(f)
+                for detector in COORDINATION_DETECTORS
+                for f in det_repo.recent(
+                    conn, cipher, principal.org_id, detector=detector, since=start
+                )
+                if f.first_at <= end
+            ]
+            cited = sorted(
+                {i for w in waves for i in w.observation_ids}
+                | {i for c in clusters for i in c.observation_ids}
+            )
+            hashes = det_repo.evidence_hashes(conn, principal.org_id, cited)
+        return build_appeal(
+            outlet,
+            platform,
+            handle,
+            actions,
+            waves,
+            clusters,
+            evidence_hashes=hashes,
+            prepared_at=self.store.now(),
+            language=language,
+        )
+
+
+def _people(cases: CaseDesk, org_id: int, conn: Any) -> list[Any]:
+    from qorgau.observation_desk import ObservationDesk
+
+    return list(parse_people(ObservationDesk(cases).people(org_id, conn)))
+
+
+def _cluster(f: det_repo.StoredFinding) -> CoordinationCluster:
+    accounts = f.details.get("accounts") or []
+    return CoordinationCluster(
+        id=f"{f.detector}:{f.id}",
+        kind=f.detector,
+        accounts=tuple(str(a) for a in accounts),
+        start=f.first_at,
+        end=f.last_at,
+        observation_ids=tuple(str(i) for i in f.details.get("observation_ids", ())),
+    )
+
+
+def _merge_protected(
+    stored: dict[str, Any] | None, raw: Any
+) -> tuple[dict[str, Any], int, list[str]]:
+    """Stored entries first: a new entry that contradicts one of them is the one skipped. A
+    new entry with a stored entry's id replaces it when the new one is itself valid."""
+    incoming = protected_registry.parse_registry(raw)
+    problems = [str(p) for p in incoming.problems]
+    new = incoming.registry.to_json()["entities"]
+    new_ids = {e["id"] for e in new}
+    old = [e for e in (stored or {}).get("entities", []) if e.get("id") not in new_ids]
+    merged = protected_registry.parse_registry({"entities": old + new})
+    for p in merged.problems:
+        if p.index is not None and p.index >= len(old):  # a file entry against a stored one
+            entity_id = new[p.index - len(old)].get("id", "")
+            outcome = "entry skipped" if p.severity == "error" else "entry kept"
+            problems.append(
+                f"{entity_id} ({p.entry}): {p.field}: {p.reason}; entities[0..{len(old) - 1}] "
+                f"are the stored registry ({outcome})"
+                if old
+                else str(p)
+            )
+    document = merged.registry.to_json()
+    return document, len(document["entities"]), list(dict.fromkeys(problems))
+
+
+def _merge_media(stored: dict[str, Any] | None, raw: Any) -> tuple[dict[str, Any], int, list[str]]:
+    existing = None
+    if stored is not None:
+        existing, _ = media_registry.parse_media_registry(stored)
+    added, problems = media_registry.parse_media_registry(raw, existing=existing)
+    entries = {e["id"]: e for e in (stored or {}).get("items", [])}
+    for item in added.to_json()["items"]:
+        entries.setdefault(item["id"], item)
+    document = {"items": [entries[k] for k in sorted(entries)]}
+    return document, len(document["items"]), [str(p) for p in problems]
+
+
+def _read_upload(paths: list[Path]) -> dict[str, bytes]:
+    """The files as given: a folder's files, a zip unpacked safely, or single files."""
+    files: dict[str, bytes] = {}
+    for path in paths:
+        if not path.exists():
+            raise InvalidInput.single("file", "exists", f"{path} does not exist")
+        if path.is_dir():
+            for item in sorted(p for p in path.rglob("*") if p.is_file()):
+                files[str(item.relative_to(path))] = _read(item)
+        elif path.suffix.lower() == ".zip":
+            files.update(dict(mvt_results.unzip_safely(_read(path), path.name)))
+        else:
+            files[path.name] = _read(path)
+    if not files:
+        raise InvalidInput.single("file", "empty", "no files to read; give MVT's output folder")
+    return files
+
+
+def _read(path: Path) -> bytes:
+    if path.stat().st_size > MVT_MAX_FILE_BYTES:
+        raise InvalidInput.single(
+            "file",
+            "too_large",
+            f"{path.name} is over {MVT_MAX_FILE_BYTES // 2**20} MiB: give MVT's results folder, "
+            "not the phone backup itself",
+        )
+    return path.read_bytes()
+
+
+def _digest(files: dict[str, bytes]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()[:32]
+
+
+def _role(report: mvt_results.SpywareReport, name: str) -> str:
+    for f in report.files:
+        if f.name == name:
+            return f.role
+    return "other"
+
+
+def _spyware_title(report: mvt_results.SpywareReport, person: str | None) -> str:
+    found = ", ".join(report.collections) or "known spyware"
+    who = f" on {person}'s phone" if person else " on a phone"
+    return f"Spyware indicators ({found}){who}: {len(report.detections)} detection(s)"
+
+
+def _referral_text(referral: dict[str, Any]) -> str:
+    labs = "; ".join(
+        f"{lab.get('name')} ({lab.get('contact', '')})" for lab in referral.get("labs", [])
+    )
+    return f"{referral.get('advice', '')}\nForensic labs: {labs}".strip()
