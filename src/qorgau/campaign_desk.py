@@ -137,7 +137,24 @@ class CampaignDesk:
         as evidence in the vault with it, and suggest forensic labs. A clean scan opens no
         case (and says so)."""
         access.authorize(principal, Action.VAULT_WRITE)
-        files = _read_upload(paths)
+        return self.import_spyware_files(principal, _read_upload(paths), person=person)
+
+    def import_spyware_upload(
+        self, principal: Principal, data: bytes, filename: str, *, person: str | None = None
+    ) -> SpywareResult:
+        """One uploaded file: a zip of MVT's output folder, or one of its JSON files."""
+        access.authorize(principal, Action.VAULT_WRITE)
+        name = Path(filename).name or "mvt-results"
+        if name.lower().endswith(".zip"):
+            files = dict(mvt_results.unzip_safely(data, name))
+        else:
+            files = {name: data}
+        return self.import_spyware_files(principal, files, person=person)
+
+    def import_spyware_files(
+        self, principal: Principal, files: dict[str, bytes], *, person: str | None = None
+    ) -> SpywareResult:
+        access.authorize(principal, Action.VAULT_WRITE)
         read = mvt_results.read_mvt_files(files)
         report = read.report
         referral = mvt_results.forensic_referral(report).to_json()

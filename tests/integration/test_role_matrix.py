@@ -74,6 +74,39 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
             "kind": "phone",
             "value": "+7 705 555 02 02",
         },
+        ("POST", "/api/v1/registries/{kind}"): {
+            "entities": [
+                {
+                    "id": f"outlet-{ctx['n']}",
+                    "kind": "outlet",
+                    "name": "Vlast.kz",
+                    "domains": [f"vlast-{ctx['n']}.kz"],
+                }
+            ]
+        },
+        ("POST", "/api/v1/accounts/actions"): {
+            "platform": "instagram",
+            "account": "@orda_kz",
+            "action": "restriction",
+            "at": "2025-06-04T10:00:00+05:00",
+        },
+        ("POST", "/api/v1/accounts/appeal"): {
+            "outlet": "Orda",
+            "platform": "telegram",
+            "account": "orda_kz",
+            "language": "kk",
+        },
+        ("POST", "/api/v1/spyware/results"): [
+            {
+                "url": "https://free247downloads.com/x",
+                "isodate": "2021-07-04 10:15:00.000000",
+                "matched_indicator": {
+                    "type": "domain",
+                    "value": "free247downloads.com",
+                    "name": "Pegasus",
+                },
+            }
+        ],
         ("PUT", "/api/v1/register/{host}/legal-basis"): {
             "basis": "court_order",
             "reference": "Almaly district court of Almaty, 2-123/2025",
@@ -187,6 +220,12 @@ def test_role_matrix(
     )
     assert watched.status_code == 200, watched.text
     finding_id = _one_finding(store)
+    client.post(  # something to appeal against
+        "/api/v1/accounts/actions",
+        json={"platform": "telegram", "account": "orda_kz", "action": "suspension",
+              "at": "2025-06-04T10:00:00+05:00"},
+        headers=lead,
+    )  # fmt: skip
     evidence = client.post(
         f"/api/v1/incidents/{incident}/evidence?filename=ad.html",
         content=b"<h1>fake ad</h1>",
@@ -225,6 +264,10 @@ def test_role_matrix(
             url += "?reason=matrix"
         if path == "/api/v1/evidence":
             url += "?q=seller"
+        if path.startswith("/api/v1/registries/"):
+            url = path.format(**{**params, "kind": "protected"})
+        if path == "/api/v1/spyware/results":
+            url += "?filename=safari_history_detected.json"
         if path == "/api/v1/observations/files":
             url += "?source=matrix-upload&filename=posts.jsonl&format=posts"
         if path == "/api/v1/vault/consistency":

@@ -13,6 +13,7 @@ from qorgau.detect.detectors import (
     complaint_waves,
     fake_statements,
     floods,
+    image_fakes,
     leaked_identifiers,
     lookalikes,
 )
@@ -26,6 +27,7 @@ DETECTORS: tuple[Detector[Any], ...] = (
     complaint_waves.DETECTOR,
     lookalikes.DETECTOR,
     fake_statements.DETECTOR,
+    image_fakes.DETECTOR,
 )
 
 

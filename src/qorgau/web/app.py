@@ -13,6 +13,7 @@ import qorgau
 from qorgau.agent_desk import AgentDesk
 from qorgau.alerts import build_senders
 from qorgau.alerts.dispatcher import Dispatcher
+from qorgau.campaign_desk import CampaignDesk
 from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.escalation import EscalationLoop
@@ -27,6 +28,7 @@ from qorgau.web import errors, pages
 from qorgau.web.api import (
     accounts,
     agents,
+    campaign_evidence,
     campaigns,
     incidents,
     meta,
@@ -80,6 +82,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.monitor_desk = MonitorDesk(app.state.desk)
         app.state.agent_desk = AgentDesk(app.state.monitor_desk)
         app.state.observation_desk = ObservationDesk.for_settings(app.state.desk)
+        app.state.campaign_desk = CampaignDesk(app.state.desk, app.state.vault_desk)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
@@ -127,6 +130,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         monitor,
         agents,
         observations,
+        campaign_evidence,
         pages,
     ):
         app.include_router(module.router)
