@@ -96,11 +96,9 @@ class CampaignDesk:
                 if replace
                 else registries_repo.load(conn, self.store.cipher, principal.org_id, kind)
             )
-            if kind == "protected":
-                document, entries, problems = _merge_protected(stored, raw)
-            else:
-                document, entries, problems = _merge_media(stored, raw)
-            if entries == 0 and (stored is None or problems):
+            merge = _merge_protected if kind == "protected" else _merge_media
+            document, entries, added, problems = merge(stored, raw)
+            if added == 0 and problems:
                 raise InvalidInput.single(
                     "registry",
                     "no_valid_entry",
@@ -127,6 +125,44 @@ class CampaignDesk:
             doc = registries_repo.load(conn, self.store.cipher, principal.org_id, "media")
         registry, _ = media_registry.parse_media_registry(doc or {"items": []})
         return registry
+
+    def check_media(
+        self, principal: Principal, path: Path, trust_anchors_pem: str | None = None
+    ) -> Any:
+        """Which known originals or fakes a picture or video matches, and what its content
+        credentials say. The file is only read."""
+        from qorgau.detect.content_credentials import parse_trust_anchors
+        from qorgau.detect.media_check import describe_media_file
+
+        registry = self.media_registry(principal)
+        anchors = parse_trust_anchors(trust_anchors_pem) if trust_anchors_pem else None
+        return describe_media_file(path, registry, anchors)
+
+    def register_media(
+        self,
+        principal: Principal,
+        path: Path,
+        *,
+        entry_id: str,
+        label: str,
+        title: str = "",
+        url: str = "",
+        date: str = "",
+        notes: str = "",
+        subjects: tuple[str, ...] = (),
+    ) -> RegistryResult:
+        """Hash a file and add it to the known-media registry as an original or a fake."""
+        from qorgau.detect.media_check import describe_media_file
+
+        checked = describe_media_file(path, media_registry.parse_media_registry({"items": []})[0])
+        hashes = [h for h in checked.hash_strings() if not h.startswith("sha256:")]
+        entry: dict[str, Any] = {"id": entry_id, "label": label, "hashes": hashes}
+        for key, value in (("title", title), ("url", url), ("date", date), ("notes", notes)):
+            if value:
+                entry[key] = value
+        if subjects:
+            entry["subjects"] = list(subjects)
+        return self.import_registry(principal, "media", {"items": [entry]})
 
     # -- spyware ------------------------------------------------------------------------------
 
@@ -310,7 +346,7 @@ def _cluster(f: det_repo.StoredFinding) -> CoordinationCluster:
 
 def _merge_protected(
     stored: dict[str, Any] | None, raw: Any
-) -> tuple[dict[str, Any], int, list[str]]:
+) -> tuple[dict[str, Any], int, int, list[str]]:
     """Stored entries first: a new entry that contradicts one of them is the one skipped. A
     new entry with a stored entry's id replaces it when the new one is itself valid."""
     incoming = protected_registry.parse_registry(raw)
@@ -330,19 +366,25 @@ def _merge_protected(
                 else str(p)
             )
     document = merged.registry.to_json()
-    return document, len(document["entities"]), list(dict.fromkeys(problems))
+    added = len({e["id"] for e in document["entities"]} & new_ids)
+    return document, len(document["entities"]), added, list(dict.fromkeys(problems))
 
 
-def _merge_media(stored: dict[str, Any] | None, raw: Any) -> tuple[dict[str, Any], int, list[str]]:
+def _merge_media(
+    stored: dict[str, Any] | None, raw: Any
+) -> tuple[dict[str, Any], int, int, list[str]]:
     existing = None
     if stored is not None:
         existing, _ = media_registry.parse_media_registry(stored)
     added, problems = media_registry.parse_media_registry(raw, existing=existing)
     entries = {e["id"]: e for e in (stored or {}).get("items", [])}
+    new = 0
     for item in added.to_json()["items"]:
-        entries.setdefault(item["id"], item)
+        if item["id"] not in entries:
+            entries[item["id"]] = item
+            new += 1
     document = {"items": [entries[k] for k in sorted(entries)]}
-    return document, len(document["items"]), [str(p) for p in problems]
+    return document, len(document["items"]), new, [str(p) for p in problems]
 
 
 def _read_upload(paths: list[Path]) -> dict[str, bytes]:

@@ -355,3 +355,80 @@ def accounts_appeal(
         ),
         highlight=False,
     )
+
+
+@media_app.command("check")
+@guarded
+def media_check(
+    file: Annotated[Path, typer.Argument(help="A picture or a video")],
+    anchors: Annotated[
+        Path | None, typer.Option("--anchors", help="PEM file of trusted C2PA signers' CAs")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole report as JSON")] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Is this a known fake, an altered original? What do its content credentials say?"""
+    if not file.is_file():
+        fail(InvalidInput.single("file", "exists", f"{file} does not exist"))
+    pem = anchors.read_text(encoding="utf-8", errors="replace") if anchors else None
+    with _opened_campaigns(data_dir, database_url) as desk:
+        checked = desk.check_media(desk.cases.system("cli"), file, pem)
+    if as_json:
+        sys.stdout.write(json.dumps(checked.to_json(), ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print(escape(checked.verdict), highlight=False)
+    out.print(t("Content credentials: {state}", state=checked.credentials.state))
+    for m in checked.matches:
+        entry = m.entry
+        out.print(
+            escape(f"- {entry.label}: {entry.id} {entry.title} {entry.url} {entry.date}".rstrip()),
+            highlight=False,
+        )
+    for h in checked.hash_strings():
+        out.print(h, highlight=False)
+
+
+@media_app.command("register")
+@guarded
+def media_register(
+    file: Annotated[Path, typer.Argument(help="The picture or video to register")],
+    entry_id: Annotated[str, typer.Option("--id", help="A short id, e.g. fake-resignation")],
+    label: Annotated[str, typer.Option(help="original or fake")],
+    title: Annotated[str, typer.Option(help="What it is")] = "",
+    url: Annotated[str, typer.Option(help="Where it was published or debunked")] = "",
+    date: Annotated[str, typer.Option(help="When, YYYY-MM-DD")] = "",
+    notes: Annotated[str, typer.Option(help="Anything a responder should know")] = "",
+    subject: Annotated[
+        list[str] | None, typer.Option(help="A protected person it concerns (repeatable)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Add a file to the known-media registry as an original or a known fake."""
+    if not file.is_file():
+        fail(InvalidInput.single("file", "exists", f"{file} does not exist"))
+    with _opened_campaigns(data_dir, database_url) as desk:
+        result = desk.register_media(
+            desk.cases.system("cli"),
+            file,
+            entry_id=entry_id,
+            label=label,
+            title=title,
+            url=url,
+            date=date,
+            notes=notes,
+            subjects=tuple(subject or ()),
+        )
+    for problem in result.problems:
+        err.print(escape(problem), highlight=False)
+    out.print(
+        t(
+            "Registry {kind}: {n} entries kept (version {version}), {problems} problems.",
+            kind="media",
+            n=result.entries,
+            version=result.version,
+            problems=len(result.problems),
+        ),
+        highlight=False,
+    )

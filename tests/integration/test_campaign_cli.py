@@ -286,3 +286,69 @@ def test_actions_imported_and_the_appeal_written(inited: Path, tmp_path: Path) -
         assert "суспенз" in z.read("appeal.md").decode().lower() or appeal["language"] == "ru"
     assert len(appeal["waves"]) == 1
     assert len(appeal["waves"][0]["accounts"]) == 6
+
+
+# -- media --------------------------------------------------------------------------------------
+
+
+def _picture(path: Path, seed: int) -> Path:
+    from PIL import Image, ImageDraw
+
+    rng = __import__("random").Random(seed)
+    img = Image.new("RGB", (320, 240), (rng.randrange(256), 120, 90))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y = rng.randrange(300), rng.randrange(220)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.ellipse((x, y, x + rng.randrange(20, 120), y + rng.randrange(20, 90)), fill=colour)
+    img.save(path)
+    return path
+
+
+def test_a_registered_fake_is_recognised_in_a_recompressed_copy(
+    inited: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    fake = _picture(tmp_path / "fake.png", 1)
+    r = qorgau(
+        "media", "register", str(fake), "--id", "fake-statement-photo", "--label", "fake",
+        "--title", "Fake resignation", "--url", "https://factcheck.example.kz/1", data_dir=inited,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    copy = tmp_path / "forwarded.jpg"
+    Image.open(fake).convert("RGB").save(copy, quality=60)
+    r = qorgau("media", "check", str(copy), "--json", data_dir=inited)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [m["id"] for m in report["matches"]] == ["fake-statement-photo"]
+    assert report["credentials"]["state"] == "none"
+    unrelated = _picture(tmp_path / "other.png", 2)
+    report = json.loads(qorgau("media", "check", str(unrelated), "--json", data_dir=inited).stdout)
+    assert report["matches"] == []
+
+
+def test_the_same_picture_as_original_and_as_fake_is_refused(inited: Path, tmp_path: Path) -> None:
+    photo = _picture(tmp_path / "photo.png", 3)
+    first = qorgau(
+        "media", "register", str(photo), "--id", "press-photo", "--label", "original",
+        data_dir=inited,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    second = qorgau(
+        "media", "register", str(photo), "--id", "said-fake", "--label", "fake", data_dir=inited
+    )
+    no_traceback(second)
+    assert second.returncode != 0
+    assert "press-photo" in second.stderr
+    shown = json.loads(qorgau("registry", "show", "media", data_dir=inited).stdout)
+    assert [(i["id"], i["label"]) for i in shown["items"]] == [("press-photo", "original")]
+
+
+def test_an_undecodable_file_is_named(inited: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    r = qorgau("media", "check", str(broken), data_dir=inited)
+    no_traceback(r)
+    assert r.returncode != 0
+    assert "broken.jpg" in r.stderr
