@@ -16,6 +16,7 @@ from qorgau.detect.detectors import (
     image_fakes,
     leaked_identifiers,
     lookalikes,
+    threats,
 )
 from qorgau.detect.interfaces import Detector
 from qorgau.errors import NotFound
@@ -28,6 +29,7 @@ DETECTORS: tuple[Detector[Any], ...] = (
     lookalikes.DETECTOR,
     fake_statements.DETECTOR,
     image_fakes.DETECTOR,
+    threats.DETECTOR,
 )
 
 
