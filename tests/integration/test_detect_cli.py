@@ -69,9 +69,26 @@ def test_detect_list_names_every_detector_with_its_schema(sim: Path) -> None:
     r = qorgau("detect", "list", "--json", data_dir=sim)
     assert r.returncode == 0, r.stderr
     specs = {s["name"]: s for s in json.loads(r.stdout)}
-    assert set(specs) == {"leaked_identifiers", "floods"}
+    from qorgau.detect.registry import DETECTORS
+
+    assert set(specs) == {d.spec.name for d in DETECTORS}
+    assert {"leaked_identifiers", "floods", "co_sharing", "near_duplicate_texts"} <= set(specs)
+    assert {"lookalike_accounts", "fake_statements", "threats", "complaint_waves"} <= set(specs)
+    assert "image_fakes" in specs
     assert "people" in specs["leaked_identifiers"]["config_schema"]["properties"]
     assert specs["floods"]["stateful"] is True
+
+
+def test_the_copy_paste_campaign_is_found_and_organic_sharing_is_not(sim: Path) -> None:
+    found = _run(sim, "near_duplicate_texts")
+    (campaign,) = _truth(sim, "copypasta")
+    (organic,) = _truth(sim, "organic_share")
+    planted = set(campaign["observation_ids"])
+    assert len(found) == 1, [f["title"] for f in found]
+    flagged = set(found[0]["observation_ids"])
+    assert len(flagged & planted) >= 0.9 * len(planted)
+    assert not flagged & set(organic["observation_ids"])
+    assert found[0]["subjects"] == campaign["people"]
 
 
 def test_planted_numbers_are_found_and_decoys_are_not(sim: Path) -> None:

@@ -16,6 +16,7 @@ from qorgau.detect.detectors import (
     image_fakes,
     leaked_identifiers,
     lookalikes,
+    near_duplicate_texts,
     threats,
 )
 from qorgau.detect.interfaces import Detector
@@ -25,6 +26,7 @@ DETECTORS: tuple[Detector[Any], ...] = (
     leaked_identifiers.DETECTOR,
     floods.DETECTOR,
     co_sharing.DETECTOR,
+    near_duplicate_texts.DETECTOR,
     complaint_waves.DETECTOR,
     lookalikes.DETECTOR,
     fake_statements.DETECTOR,

@@ -23,11 +23,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from qorgau.detect import simulate_coordination
 from qorgau.detect import simulate_text as texts
 from qorgau.detect.model import Observation
-from qorgau.detect.simulate_campaigns import CAMPAIGNS, CampaignPlan, Truth, default_plan
+from qorgau.detect.simulate_campaigns import CAMPAIGNS as _BASE_CAMPAIGNS
+from qorgau.detect.simulate_campaigns import Campaign, CampaignPlan, Truth, default_plan
 from qorgau.detect.simulate_people import Outlet, Person, PhoneBook, make_outlets
-from qorgau.detect.simulate_world import World, activity, to_json
+from qorgau.detect.simulate_world import World, activity, local_time, to_json
+
+# Copy-paste campaigns and organic sharing live in their own module (they need the text
+# folding of the near-duplicate detector); every kind is listed here.
+CAMPAIGNS: dict[str, Campaign] = {
+    **_BASE_CAMPAIGNS,
+    "copypasta": simulate_coordination.copypasta,
+    "organic_share": simulate_coordination.organic_share,
+}
 
 __all__ = ["CAMPAIGNS", "CampaignPlan", "Simulation", "Truth", "simulate"]
 
@@ -113,7 +123,11 @@ def simulate(
         _person_traffic(world, person)
     for outlet in world.outlets:
         _public_traffic(world, outlet)
-    campaigns = default_plan(world, days) if plan is None else list(plan)
+    if plan is None:
+        # Coordination comes last, so the other campaigns are drawn exactly as before it existed.
+        campaigns = default_plan(world, days) + coordination_plan(world, days)
+    else:
+        campaigns = list(plan)
     truth: list[Truth] = []
     for i, campaign in enumerate(campaigns, 1):
         build = CAMPAIGNS.get(campaign.kind)
@@ -126,6 +140,18 @@ def simulate(
     kept = {o.id for o in observations}
     truth = [_only_kept(c, kept) for c in truth]
     return Simulation(seed, start, days, world.outlets, tuple(observations), tuple(truth))
+
+
+def coordination_plan(world: World, days: int) -> list[CampaignPlan]:
+    """A fake statement in the first outlet's editor's name copied by a ring of accounts on
+    the second day (the Orda week's fake "invitation"), and a news link shared organically by
+    many readers the same day: the first must be flagged, the second must not."""
+    day = world.start + timedelta(days=min(1, days - 1), hours=12)
+    editor = world.outlets[0].people[0].name
+    return [
+        CampaignPlan("copypasta", local_time(day, 11, 20), (editor,)),
+        CampaignPlan("organic_share", local_time(day, 9), (editor,)),
+    ]
 
 
 def _person_traffic(world: World, person: Person) -> None:

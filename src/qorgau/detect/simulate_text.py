@@ -168,6 +168,62 @@ _LANGUAGES: tuple[tuple[float, _Language], ...] = (
 )
 
 
+# What people add of their own: without it, a few templates would make strangers post the
+# same sentence within minutes, which is exactly what a copy-paste campaign looks like.
+_PERSONAL = {
+    "ru": (
+        "Лично я в шоке.",
+        "Муж говорит, так и было.",
+        "У нас во дворе то же самое.",
+        "Пишу третий раз, никто не отвечает.",
+        "Вчера сам видел.",
+        "Соседи подтверждают.",
+        "Имхо, это надолго.",
+        "Мама звонила, переживает.",
+        "Ну и дела.",
+        "Без комментариев.",
+        "Работаю рядом, всё так.",
+        "Жду официального ответа.",
+        "Дети спрашивают, что будет.",
+        "С утра обсуждаем на работе.",
+        "Всё как всегда.",
+        "Надеюсь, разберутся.",
+    ),
+    "kk": (
+        "Өзім көрдім.",
+        "Көршілер де айтып жүр.",
+        "Біздің ауданда да солай.",
+        "Анам хабарласып, уайымдап отыр.",
+        "Жұмыста осыны талқылап жатырмыз.",
+        "Ресми жауап күтеміз.",
+        "Не болатынын көрейік.",
+        "Балалар сұрап жүр.",
+        "Ozim kordim.",
+        "Bizdin audanda da solai.",
+        "Resmi jauap kutemiz.",
+        "Qyzyq eken.",
+        "Таңнан бері осы әңгіме.",
+        "Түсінбедім.",
+        "Кеше де осылай болған.",
+    ),
+    "en": (
+        "Saw it myself yesterday.",
+        "My neighbours say the same.",
+        "Same on our street.",
+        "Still waiting for an official answer.",
+        "Not surprised, honestly.",
+        "My mum called about it.",
+        "Everyone at work is talking about it.",
+        "Hope someone sorts it out.",
+        "Third time I post this.",
+        "Unbelievable.",
+        "Let's see what happens.",
+        "Kids keep asking about it.",
+    ),
+}
+_EMOJI = ("👍", "😡", "🤔", "😢", "🙏", "🔥", "😮", "👀")
+
+
 def post_text(rng: random.Random, outlet: str, mention: str) -> tuple[str, str]:
     """A post's text and language code; ``mention`` ("@handle" or "") is sometimes used."""
     roll = rng.random()
@@ -188,6 +244,11 @@ def post_text(rng: random.Random, outlet: str, mention: str) -> tuple[str, str]:
         outlet=outlet,
         tag=rng.choice(_TAGS),
     )
+    own = _PERSONAL[lang]
+    for _ in range(rng.choice((1, 1, 2, 2, 3))):
+        text += " " + rng.choice(own)
+    if rng.random() < 0.3:
+        text += " " + rng.choice(_EMOJI)
     return " ".join(text.split()), lang
 
 
