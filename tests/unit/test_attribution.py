@@ -184,3 +184,22 @@ def test_matching_statement_needs_the_words_not_the_topic(registry: ProtectedReg
         matching_statement(orda, "Редакция Orda.kz прекращает работу из-за блокировки", [], [])
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Орда опять написала неправду, редактор должна уйти в отставку",
+        "Orda wrote nonsense again, shame on the editors",
+    ],
+)
+def test_criticism_of_what_an_outlet_wrote_is_no_attribution(
+    matcher: NameMatcher, text: str
+) -> None:
+    """A critic citing an article ("Orda wrote lies") is not putting words in its mouth."""
+    assert find_attributions(text, matcher) == []
+
+
+def test_wrote_followed_by_what_was_written_is_an_attribution(matcher: NameMatcher) -> None:
+    found = find_attributions("Orda.kz wrote that the newsroom is closing for good", matcher)
+    assert [a.kind for a in found] == ["statement"]

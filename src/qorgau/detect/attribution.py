@@ -65,13 +65,11 @@ _CUES: Mapping[AttributionKind, tuple[str, ...]] = {
         "заяв",
         "сообщ",
         "по словам",
-        "написал",
         "опроверг",
         "мәлімде",
         "хабарла",
         "айтты",
         "деді",
-        "жазды",
         "said",
         "says",
         "stated",
@@ -79,12 +77,19 @@ _CUES: Mapping[AttributionKind, tuple[str, ...]] = {
         "announc",
         "declar",
         "according to",
-        "wrote",
     ),
 }
+# "Wrote" is how a critic refers to an article ("Orda wrote lies again"): it attributes a
+# statement only when what was written follows (a colon, "что"/"that"/"деп", a quote).
+_WROTE = r"(?:написал\w*|wrote|жазды)[^.!?\n]{0,40}?(?::|\bчто\b|\bthat\b|\bдеп\b|[«\"“])"
 _KIND_ORDER: tuple[AttributionKind, ...] = ("invitation", "appeal", "statement", "quote")
 _CUE_RE = {
-    kind: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(c) for c in cues) + r")", re.IGNORECASE)
+    kind: re.compile(
+        r"(?<!\w)(?:"
+        + "|".join([re.escape(c) for c in cues] + ([_WROTE] if kind == "statement" else []))
+        + r")",
+        re.IGNORECASE,
+    )
     for kind, cues in _CUES.items()
 }
 _QUOTE_RE = re.compile(r"«([^»]{12,})»|“([^”]{12,})”|„([^“”]{12,})[“”]|\"([^\"]{12,})\"")
