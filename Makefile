@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,16 @@ bench-detect: $(STAMP) services
 	$(BIN)/python -m benchmarks.identifiers
 	$(BIN)/python -m benchmarks.floods --seeds 20
 	$(BIN)/python -m benchmarks.pipeline
+
+## Campaign detectors: co-sharing beside the QUT toolkit (german_elections), near-duplicates
+## over a million posts beside the exhaustive method, the threat classifier on held-out public
+## data, look-alike precision and recall, perceptual-hash robustness
+bench-campaigns: $(STAMP)
+	$(BIN)/python -m benchmarks.co_sharing
+	$(BIN)/python -m benchmarks.near_duplicates --full --sample 2000
+	$(BIN)/python -m benchmarks.abuse_classifier --full
+	$(BIN)/python -m benchmarks.lookalikes --full
+	$(BIN)/python -m benchmarks.media_hashes --full
 
 ## Re-extract translatable messages and merge them into the ru/kk catalogues
 messages: $(STAMP)

@@ -549,8 +549,11 @@ def load_demo_traffic(store: Any, days: int = 3) -> None:
     sim = simulate(seed=1, start=monday, days=days, outlets=2)
     desk = _desk(store)
     try:
+        from qorgau.campaign_desk import CampaignDesk
+
         principal = desk.cases.system("demo")
         desk.watch_people(principal, sim.watchlist()["people"])
+        CampaignDesk(desk.cases).import_registry(principal, "protected", sim.registry())
         rep = desk.ingest(principal, sim.observations)
     finally:
         desk.close()

@@ -140,12 +140,15 @@ def test_dask_local_cluster_finds_what_the_single_process_finds(sim: Path) -> No
     }
 
 
-def test_dask_groups_a_stateful_detector_by_person(sim: Path) -> None:
-    single = _run(sim, "floods")
+@pytest.mark.parametrize("name", ["floods", "near_duplicate_texts"])
+def test_dask_groups_a_stateful_detector_by_its_partition(sim: Path, name: str) -> None:
+    """Floods are grouped by person and channel; copy-paste campaigns share one partition."""
+    single = _run(sim, name)
+    assert single
     r = qorgau(
         "detect",
         "retro",
-        "floods",
+        name,
         "--input",
         str(sim / "observations.jsonl"),
         "--config",
@@ -153,7 +156,12 @@ def test_dask_groups_a_stateful_detector_by_person(sim: Path) -> None:
         data_dir=sim,
     )
     assert r.returncode == 0, r.stderr
-    assert {f["key"] for f in _findings(r.stdout)} == {f["key"] for f in single}
+    retro = _findings(r.stdout)
+    assert {f["key"] for f in retro} == {f["key"] for f in single}
+    if name == "near_duplicate_texts":  # a campaign's copies, however the batches were cut
+        assert {f["key"]: set(f["observation_ids"]) for f in retro} == {
+            f["key"]: set(f["observation_ids"]) for f in single
+        }
 
 
 def test_bad_lines_are_reported_and_the_rest_is_read(sim: Path, tmp_path: Path) -> None:

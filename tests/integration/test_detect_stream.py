@@ -32,9 +32,21 @@ from tests.integration.test_observation_pipeline import _count, _watch, _week
 QORGAU = str(Path(sys.executable).with_name("qorgau"))
 
 
+_WORDS = (
+    "новости цены бензин тенге дороги ремонт школа город аким вода свет тариф зима снег "
+    "автобус пробка рынок хлеб мясо курс доллар банк кредит зарплата пенсия врач больница "
+    "детсад очередь парк двор сосед лифт подъезд мусор воздух смог река мост вокзал поезд "
+    "билет рейс погода ветер дождь праздник концерт матч футбол хоккей сборная выборы закон"
+).split()
+
+
 def _posts(n: int, now_minus_days: float, store: Store) -> list[Observation]:
+    """Ordinary chatter: each post its own words (one sentence repeated by 300 readers would
+    be, rightly, a copy-paste campaign)."""
+    import random
     from datetime import timedelta
 
+    rng = random.Random(5)
     start = store.now() - timedelta(days=now_minus_days)
     return [
         Observation(
@@ -43,7 +55,7 @@ def _posts(n: int, now_minus_days: float, store: Store) -> list[Observation]:
             platform="telegram",
             time=start + timedelta(seconds=40 * i),
             account=f"reader{i % 300}",
-            text=f"Обсуждаем новости дня, цены на бензин выросли на {i % 17} тенге. #{i}",
+            text=" ".join(rng.choice(_WORDS) for _ in range(12)) + f" #{i}",
             lang="ru",
         )
         for i in range(n)

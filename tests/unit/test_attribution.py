@@ -203,3 +203,18 @@ def test_criticism_of_what_an_outlet_wrote_is_no_attribution(
 def test_wrote_followed_by_what_was_written_is_an_attribution(matcher: NameMatcher) -> None:
     found = find_attributions("Orda.kz wrote that the newsroom is closing for good", matcher)
     assert [a.kind for a in found] == ["statement"]
+
+
+def test_a_full_name_is_not_also_a_namesake_by_surname() -> None:
+    two = parse_registry(
+        {
+            "entities": [
+                {"id": "nurlan", "kind": "person", "name": "Nurlan Tulegenov"},
+                {"id": "serik", "kind": "person", "name": "Serik Tulegenov"},
+            ]
+        }
+    ).registry
+    found = find_attributions("Nurlan Tulegenov invites everyone to the meeting", NameMatcher(two))
+    assert [a.entity_id for a in found] == ["nurlan"]
+    both = find_attributions("Tulegenov invites everyone to the meeting", NameMatcher(two))
+    assert sorted(a.entity_id for a in both) == ["nurlan", "serik"]

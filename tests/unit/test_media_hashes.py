@@ -186,3 +186,19 @@ def test_broken_videos_and_playlists_are_refused(tmp_path: Path) -> None:
     playlist.write_text("#EXTM3U\n#EXTINF:1,\nsecret.mp4\n")
     with pytest.raises(UndecodableMedia, match=r"list\.m3u8: is not a video"):
         hash_video(playlist)
+
+
+def test_a_truncated_picture_is_refused_even_when_pillow_is_told_to_pad() -> None:
+    """WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import; hashing must not
+    quietly hash a padded half-picture."""
+    from PIL import ImageFile
+
+    truncated = encoded(drawing(2), "PNG")[:300]
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(UndecodableMedia, match="damaged or truncated"):
+            hash_image(truncated, name="upload.png")
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # left as the other library set it
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before

@@ -130,7 +130,7 @@ def test_a_campaign_split_across_batches_keeps_one_key_and_grows() -> None:
     assert set(third.findings[0].observation_ids) == {p.id for p in posts[7:]}
     assert third.findings[0].details["account_count"] == 12
     json.dumps(state)  # state is JSON by contract
-    kept = state["platform:telegram"]["posts"]
+    kept = state["texts"]["posts"]
     assert all("701" not in p["fold"] and "701" not in p["snippet"] for p in kept)
 
 
@@ -143,10 +143,10 @@ def test_state_is_bounded_by_the_history_limit_and_horizon() -> None:
     words = [f"w{i}" for i in range(500)]
     batch = [_post(i, " ".join(rng.choices(words, k=15)), f"u{i}", i * 0.1) for i in range(300)]
     DETECTOR.detect(batch, config, state)
-    assert len(state["platform:telegram"]["posts"]) == 100
+    assert len(state["texts"]["posts"]) == 100
     later = [_post(1000, " ".join(rng.choices(words, k=15)), "u", 24 * 60)]
     DETECTOR.detect(later, config, state)
-    assert [p["id"] for p in state["platform:telegram"]["posts"]] == [later[0].id]
+    assert [p["id"] for p in state["texts"]["posts"]] == [later[0].id]
 
 
 def test_texts_shown_in_findings_hide_phone_numbers_and_emails() -> None:

@@ -67,7 +67,8 @@ _CUES: Mapping[AttributionKind, tuple[str, ...]] = {
         "по словам",
         "опроверг",
         "мәлімде",
-        "хабарла",
+        "хабарлад",  # not "хабарласу" (to get in touch)
+        "хабарлаған",
         "айтты",
         "деді",
         "said",
@@ -94,6 +95,7 @@ _CUE_RE = {
 }
 _QUOTE_RE = re.compile(r"«([^»]{12,})»|“([^”]{12,})”|„([^“”]{12,})[“”]|\"([^\"]{12,})\"")
 _WORD = re.compile(r"[^\W_]+")
+_ADDRESS = re.compile(r"@[\w.]+|https?://\S+|www\.\S+")
 _WINDOW = 160  # characters between a name and its cue: about one sentence
 _STATEMENT_MATCH = 90  # rapidfuzz partial_ratio at or above which a quote is the statement
 _MIN_QUOTE = 20  # shorter quotes are too short to compare with a statement
@@ -171,17 +173,28 @@ class NameMatcher:
             self._first.setdefault(v.words[0][:3], []).append(v)
 
     def find(self, text: str) -> list[Mention]:
-        tokens = [(m.start(), m.end(), _fold(m.group())) for m in _WORD.finditer(text)]
+        # Handles and links are addresses, not names: "@nurlan_tulegenov" in a reply does
+        # not put words in Nurlan Tulegenov's mouth (impersonating handles are the look-alike
+        # detector's).
+        masked = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
+        tokens = [(m.start(), m.end(), _fold(m.group())) for m in _WORD.finditer(masked)]
         found: list[Mention] = []
         seen: set[tuple[str, int]] = set()
+        # Words already part of a longer name: "Tulegenov" in "Nurlan Tulegenov" is that
+        # person's surname, not a mention of every other Tulegenov in the registry.
+        covered: set[int] = set()
         for i, (start, _, token) in enumerate(tokens):
             for v in self._first.get(token[:3], ()):
                 n = len(v.words)
                 if i + n > len(tokens) or (v.entity_id, start) in seen:
                     continue
+                if n == 1 and i in covered:
+                    continue
                 if all(_word_matches(tokens[i + k][2], v.words[k]) for k in range(n)):
                     found.append(Mention(v.entity_id, v.text, start, tokens[i + n - 1][1]))
                     seen.add((v.entity_id, start))
+                    if n > 1:
+                        covered.update(range(i, i + n))
         return found
 
 

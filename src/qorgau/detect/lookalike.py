@@ -61,7 +61,12 @@ Status = Literal["own", "lookalike", "unrelated"]
 # fetched. Private suffixes (github.io, blogspot.com) are honoured: orda.github.io is a site
 # someone registered, not a subdomain of github.io's owner.
 _EXTRACT = tldextract.TLDExtract(
-    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+    suffix_list_urls=(),
+    cache_dir=None,
+    include_psl_private_domains=True,
+    # Names reserved for documentation and tests (RFC 2606, RFC 6761): demos and simulations
+    # use them so that no real outlet's domain appears in made-up traffic.
+    extra_suffixes=("example", "test", "invalid", "localhost"),
 )
 
 # Latin digit and letter pairs that read alike, applied after the Unicode confusables.

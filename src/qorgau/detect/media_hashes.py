@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import av
 import imagehash
 import numpy as np
 import pdqhash  # type: ignore[import-untyped]
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from qorgau.errors import FieldProblem, InvalidInput
 
@@ -181,6 +182,22 @@ def _pack(bits: Any) -> bytes:
     return bytes(np.packbits(np.asarray(bits, dtype=bool).reshape(-1)).tobytes())
 
 
+_STRICT_LOAD = threading.Lock()
+
+
+def _load_strictly(image: Image.Image) -> None:
+    """Decode every pixel, refusing a truncated file even when another library in the process
+    (WeasyPrint does, on import) has told Pillow to pad truncated images silently: a padded
+    picture hashes as something it is not."""
+    with _STRICT_LOAD:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            image.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) -> Image.Image:
     """A fully decoded picture, or UndecodableMedia naming the file.
 
@@ -200,7 +217,7 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise UndecodableMedia(label, _too_large(width, height))
-            image.load()
+            _load_strictly(image)
     except UndecodableMedia:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

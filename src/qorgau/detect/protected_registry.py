@@ -51,7 +51,12 @@ _PLATFORM = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 # Offline: the public suffix list bundled with tldextract, never fetched.
 _SUFFIXES = tldextract.TLDExtract(
-    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+    suffix_list_urls=(),
+    cache_dir=None,
+    include_psl_private_domains=True,
+    # Names reserved for documentation and tests (RFC 2606, RFC 6761): demos and simulations
+    # use them so that no real outlet's domain appears in made-up traffic.
+    extra_suffixes=("example", "test", "invalid", "localhost"),
 )
 
 Severity = Literal["error", "warning"]

@@ -68,6 +68,34 @@ class Simulation:
         """The ``{"people": [...]}`` configuration the detectors read."""
         return {"people": [p.watchlist_entry() for p in self.people]}
 
+    def registry(self) -> dict[str, Any]:
+        """The registry of protected outlets and people (``qorgau registry import protected``):
+        their verified accounts and domains, so impersonation detectors have something to
+        protect."""
+        entities: list[dict[str, Any]] = []
+        for i, outlet in enumerate(self.outlets):
+            outlet_id = f"outlet-{i + 1}"
+            entities.append(
+                {
+                    "id": outlet_id,
+                    "kind": "outlet",
+                    "name": outlet.name,
+                    "accounts": {"telegram": [outlet.handle]},
+                    "domains": [outlet.domain],
+                }
+            )
+            for j, person in enumerate(outlet.people):
+                entry: dict[str, Any] = {
+                    "id": f"{outlet_id}-person-{j + 1}",
+                    "kind": "person",
+                    "name": person.name,
+                    "outlet": outlet_id,
+                }
+                if person.handles:
+                    entry["accounts"] = {"telegram": list(person.handles)}
+                entities.append(entry)
+        return {"entities": entities}
+
     def truth_json(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
@@ -85,7 +113,11 @@ class Simulation:
         with (out / "observations.jsonl").open("w", encoding="utf-8") as fh:
             for obs in self.observations:
                 fh.write(json.dumps(obs.to_json(), ensure_ascii=False) + "\n")
-        for name, data in (("watchlist.json", self.watchlist()), ("truth.json", self.truth_json())):
+        for name, data in (
+            ("watchlist.json", self.watchlist()),
+            ("registry.json", self.registry()),
+            ("truth.json", self.truth_json()),
+        ):
             (out / name).write_text(
                 json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
             )

@@ -97,7 +97,7 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             "type": "integer",
             "minimum": 1,
             "maximum": 168,
-            "description": "how far back each platform's posts are kept between batches; a "
+            "description": "how far back posts are kept between batches; a "
             "stock phrase people repeat all day spreads thin over a long history and is not "
             "taken for a burst (at least twice the window is kept whatever this says)",
         },
@@ -105,7 +105,7 @@ CONFIG_SCHEMA: Mapping[str, Any] = {
             "type": "integer",
             "minimum": 100,
             "maximum": 50000,
-            "description": "most recent posts kept per platform between batches",
+            "description": "most recent posts kept between batches",
         },
         "kinds": {
             "type": "array",
@@ -186,15 +186,16 @@ def _fraction(values: Mapping[str, Any], name: str, low: float) -> float:
 
 
 def partition_key(obs: Observation, config: NearDuplicateConfig) -> str | None:
-    """One partition per platform: a campaign on one platform is compared with that
-    platform's history; copies on several platforms in one batch are still compared together."""
+    """One partition for every platform: a fake statement is pasted on Telegram, Facebook and
+    X at once, and its copies must be compared whatever batch or worker brings them (per-
+    platform state would make the answer depend on how batches were cut)."""
     if obs.kind not in config.kinds or not obs.text.strip():
         return None
-    return f"platform:{obs.platform}"
+    return "texts"
 
 
 class NearDuplicateTexts:
-    """The copy-paste campaign detector: stateful, one partition per platform."""
+    """The copy-paste campaign detector: stateful, one partition for all platforms."""
 
     def __init__(self) -> None:
         self._spec: DetectorSpec[NearDuplicateConfig] = DetectorSpec(
@@ -276,7 +277,7 @@ def redact(text: str) -> str:
 def _history(
     state: State, partitions: set[str], incoming: set[str]
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The stored posts of the touched platforms, minus any this batch brings again (a retried
+    """The stored posts, minus any this batch brings again (a retried
     batch must not count a post twice)."""
     out: list[tuple[str, dict[str, Any]]] = []
     for key in sorted(partitions):
@@ -289,7 +290,7 @@ def _history(
 def _save(
     state: State, posts: list[tuple[str, dict[str, Any]]], config: NearDuplicateConfig
 ) -> None:
-    """Each platform keeps the posts of the last ``history_seconds`` before its newest post,
+    """The state keeps the posts of the last ``history_seconds`` before its newest post,
     at most ``history_limit`` of them, newest kept."""
     by_partition: dict[str, list[dict[str, Any]]] = {}
     for key, post in posts:
