@@ -26,22 +26,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from multiprocessing import Pool
 
 from qorgau.detect import near_duplicates as nd
 from qorgau.detect.simulate_coordination import Corpus, generate_corpus
 from qorgau.detect.text_fold import fold_all, jaccard, shingles
-
-_CHUNK = 25_000
-
-
-def prepare_parallel(texts: Sequence[str], workers: int) -> nd.Prepared:
-    """Folding and shingle hashing, the per-text work, spread over ``workers`` processes."""
-    if workers <= 1:
-        return nd.prepare(texts)
-    chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-    with Pool(workers) as pool:
-        return nd.Prepared.concat(pool.map(nd.prepare, chunks))
 
 
 def campaign_scores(corpus: Corpus, result: nd.Result) -> tuple[float, float, float]:
@@ -67,7 +55,7 @@ def end_to_end(posts: int, campaigns: int, workers: int, settings: nd.Settings) 
         f"generated {posts:,} posts, {campaigns} campaigns in {time.perf_counter() - started:.1f} s"
     )
     t0 = time.perf_counter()
-    prepared = prepare_parallel(corpus.texts, workers)
+    prepared = nd.prepare_parallel(corpus.texts, workers)
     t1 = time.perf_counter()
     result = nd.find_clusters(
         corpus.texts, corpus.accounts, corpus.times, settings, prepared=prepared

@@ -174,6 +174,38 @@ def prepare(texts: Sequence[str]) -> Prepared:
     return prepare_folded(folded)
 
 
+def prepare_parallel(texts: Sequence[str], workers: int, chunk: int = 50_000) -> Prepared:
+    """``prepare`` spread over ``workers`` processes, for archives of millions of posts.
+
+    Each worker writes its shingle hashes to a file and sends back only the folded texts:
+    sending a million posts' hashes (about a gigabyte) back through the pool's pipe cost more
+    than computing them."""
+    if workers <= 1 or len(texts) <= chunk:
+        return prepare(texts)
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="qorgau-shingles-") as tmp:
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [
+                pool.submit(_prepare_to_file, list(texts[i : i + chunk]), f"{tmp}/{i}.npz")
+                for i in range(0, len(texts), chunk)
+            ]
+            folded_parts = [f.result() for f in futures]
+        parts = []
+        for i, folded in zip(range(0, len(texts), chunk), folded_parts, strict=True):
+            with np.load(Path(tmp) / f"{i}.npz") as arrays:
+                parts.append(Prepared(folded, arrays["hashes"], arrays["offsets"]))
+        return Prepared.concat(parts)
+
+
+def _prepare_to_file(texts: list[str], path: str) -> list[str]:
+    ready = prepare(texts)
+    np.savez(path, hashes=ready.hashes, offsets=ready.offsets)
+    return ready.folded
+
+
 def prepare_folded(folded: list[str]) -> Prepared:
     hashes, offsets = shingle_hashes(folded)
     return Prepared(folded, hashes, offsets)
@@ -312,22 +344,32 @@ def find_clusters(
     distinct = list(groups)
     reps = [groups[f] for f in distinct]
     rep_times = [times[m[0]] if len(m) == 1 else min(times[i] for i in m) for m in reps]
-    distinct_ready = (
-        prepare_folded(distinct)
-        if prepared is None
-        else Prepared(distinct, *prepared.rows([m[0] for m in reps]))
-    )
-    candidates = candidate_pairs(distinct, rep_times, settings, distinct_ready)
-    ready = distinct_ready
+    if prepared is None:
+        ready = prepare_folded(distinct)
+        candidates = candidate_pairs(distinct, rep_times, settings, ready)
+
+        def shingle_set(rep: int) -> set[int]:
+            return ready.shingle_set(rep)
+
+    else:
+        # The caller's hashes are used in place, every row (exact copies included), and the
+        # row pairs are mapped to distinct texts: copying the distinct rows out of a million
+        # posts' hashes costs more than comparing the few exact copies with each other.
+        candidates = _distinct_pairs(candidate_pairs(folds, times, settings, prepared), reps)
+        whole = prepared
+
+        def shingle_set(rep: int) -> set[int]:
+            return whole.shingle_set(reps[rep][0])
+
     sets: dict[int, set[int]] = {}
     scored: list[tuple[int, int, float]] = []
     for a, b in candidates:
         sa = sets.get(a)
         if sa is None:
-            sa = sets[a] = ready.shingle_set(a)
+            sa = sets[a] = shingle_set(a)
         sb = sets.get(b)
         if sb is None:
-            sb = sets[b] = ready.shingle_set(b)
+            sb = sets[b] = shingle_set(b)
         common = len(sa & sb)
         scored.append((a, b, common / (len(sa) + len(sb) - common)))
     estimate = None if settings.similarity is not None else _estimate(scored, settings)
@@ -354,6 +396,24 @@ def find_clusters(
     ]
     clusters.sort(key=lambda c: (c.start, c.members[0]))
     return Result(tuple(clusters), threshold, estimate is not None, len(candidates), verified)
+
+
+def _distinct_pairs(
+    row_pairs: Sequence[tuple[int, int]], reps: Sequence[Sequence[int]]
+) -> list[tuple[int, int]]:
+    """Row pairs as pairs of distinct texts (indices into ``reps``); rows too short to compare
+    and pairs of exact copies of one text are dropped."""
+    rep_of_row: dict[int, int] = {}
+    for r, members in enumerate(reps):
+        for row in members:
+            rep_of_row[row] = r
+    out: set[tuple[int, int]] = set()
+    for a, b in row_pairs:
+        ra, rb = rep_of_row.get(a), rep_of_row.get(b)
+        if ra is None or rb is None or ra == rb:
+            continue
+        out.add((ra, rb) if ra < rb else (rb, ra))
+    return sorted(out)
 
 
 def _estimate(scored: Sequence[tuple[int, int, float]], settings: Settings) -> float | None:
