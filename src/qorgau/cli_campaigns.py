@@ -432,3 +432,89 @@ def media_register(
         ),
         highlight=False,
     )
+
+
+@guarded
+def near_duplicates_cmd(
+    input_file: Annotated[
+        Path, typer.Option("--input", help="JSON Lines of posts: id, account, time, text")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Write the campaigns here (JSONL)")],
+    workers: Annotated[int, typer.Option(help="Processes folding and hashing the texts")] = 2,
+    window_minutes: Annotated[
+        float, typer.Option("--window-minutes", help="How close in time copies must be")
+    ] = 120,
+    min_accounts: Annotated[
+        int, typer.Option("--min-accounts", help="Fewest distinct accounts in a campaign")
+    ] = 8,
+    similarity: Annotated[
+        float | None,
+        typer.Option(help="Jaccard threshold (default: estimated from the data)"),
+    ] = None,
+    min_score: Annotated[
+        float, typer.Option("--min-score", help="Similarity × concentration in time, 0–1")
+    ] = 0.7,
+    kinds: Annotated[
+        str, typer.Option(help="Observation kinds compared, comma-separated")
+    ] = "post,comment,message",
+) -> None:
+    """Copy-paste campaigns in a whole archive at once (millions of posts), with the
+    near-duplicate detector's engine; one JSON line per campaign."""
+    from qorgau.detect import near_duplicates as nd
+    from qorgau.detect.detectors.near_duplicate_texts import redact
+    from qorgau.observe.importers import read_observations_jsonl
+
+    if not input_file.exists():
+        fail(InvalidInput.single("input", "exists", f"{input_file} does not exist"))
+    if workers < 1 or min_accounts < 2 or window_minutes <= 0:
+        fail(InvalidInput.single("settings", "range", "workers ≥ 1, min-accounts ≥ 2, window > 0"))
+    if similarity is not None and not 0.2 <= similarity <= 1:
+        fail(InvalidInput.single("similarity", "range", "the similarity is between 0.2 and 1"))
+    read = read_observations_jsonl(input_file, exact_ids=True)
+    for p in read.problems:
+        err.print(escape(str(p)), highlight=False)
+    wanted = {k.strip() for k in kinds.split(",") if k.strip()}
+    posts = [o for o in read.observations if o.text.strip() and o.kind in wanted]
+    texts = [o.text for o in posts]
+    settings_ = nd.Settings(
+        window_seconds=window_minutes * 60,
+        min_accounts=min_accounts,
+        similarity=similarity,
+        min_score=min_score,
+    )
+    prepared = nd.prepare_parallel(texts, workers)
+    result = nd.find_clusters(
+        texts, [o.account for o in posts], [o.time.timestamp() for o in posts], settings_,
+        prepared=prepared,
+    )  # fmt: skip
+    with out_file.open("w", encoding="utf-8") as fh:
+        for c in result.clusters:
+            doc = {
+                "accounts": list(c.accounts),
+                "posts": len(c.members),
+                "start": posts[c.members[0]].time.isoformat(),
+                "end": posts[c.members[-1]].time.isoformat(),
+                "score": round(c.score, 4),
+                "similarity": round(c.similarity, 4),
+                "representatives": [redact(texts[i])[:280] for i in c.representatives],
+                "observation_ids": [posts[i].id for i in c.members],
+            }
+            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    out.print(
+        t(
+            "{n} posts read ({bad} lines refused): {campaigns} copy-paste campaigns; "
+            "similarity threshold {threshold} ({how}).",
+            n=len(posts),
+            bad=len(read.problems),
+            campaigns=len(result.clusters),
+            threshold=f"{result.threshold:.2f}",
+            how=(
+                t("estimated from the data")
+                if result.estimated
+                else t("as set")
+                if similarity is not None
+                else t("the default: the data showed no clear split")
+            ),
+        ),
+        highlight=False,
+    )

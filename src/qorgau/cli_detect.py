@@ -49,10 +49,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(observe_app, name="observe")
     app.add_typer(watch_app, name="watchlist")
     app.command("simulate")(simulate_cmd)
-    from qorgau.cli_campaigns import co_sharing_cmd
+    from qorgau.cli_campaigns import co_sharing_cmd, near_duplicates_cmd
     from qorgau.cli_campaigns import register as register_campaigns
 
     detect_app.command("co-sharing")(co_sharing_cmd)
+    detect_app.command("near-duplicates")(near_duplicates_cmd)
     register_campaigns(app)
 
 

@@ -91,6 +91,21 @@ def test_the_copy_paste_campaign_is_found_and_organic_sharing_is_not(sim: Path) 
     assert found[0]["subjects"] == campaign["people"]
 
 
+def test_an_archive_at_once_finds_the_same_copy_paste_campaign(sim: Path, tmp_path: Path) -> None:
+    out = tmp_path / "campaigns.jsonl"
+    r = qorgau(
+        "detect", "near-duplicates", "--input", str(sim / "observations.jsonl"),
+        "--out", str(out), "--workers", "2", data_dir=sim,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (campaign,) = _truth(sim, "copypasta")
+    (found,) = [json.loads(line) for line in out.read_text().splitlines()]
+    planted = set(campaign["observation_ids"])
+    assert len(set(found["observation_ids"]) & planted) >= 0.9 * len(planted)
+    assert len(found["accounts"]) >= 8 and found["representatives"]
+    assert "1 copy-paste campaigns" in r.stdout
+
+
 def test_planted_numbers_are_found_and_decoys_are_not(sim: Path) -> None:
     found = _run(sim, "leaked_identifiers")
     flagged = {i for f in found for i in f["observation_ids"]}
