@@ -272,7 +272,10 @@ def test_role_matrix(
             url += "?source=matrix-upload&filename=posts.jsonl&format=posts"
         if path == "/api/v1/vault/consistency":
             url += "?old_size=1&new_size=1"
-        r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
+        if path == "/api/v1/media/check":
+            r = client.post(url + "?filename=photo.png", content=_png(), headers=headers)
+        else:
+            r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
         allowed = POLICY[action]
         may = (None in allowed) if caller is None else (Role(caller) in allowed)
         if may and r.status_code in (401, 403):
@@ -284,6 +287,16 @@ def test_role_matrix(
                 f"{caller} {method} {path}: allowed call failed {r.status_code} {r.text[:200]}"
             )
     assert not failures, "\n".join(failures)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _one_finding(store: Store) -> int:

@@ -165,3 +165,32 @@ def post_appeal(body: AppealIn, request: Request, who: Who) -> Response:
         media_type="application/zip",
         headers={"content-disposition": f'attachment; filename="appeal-{stamp}.zip"'},
     )
+
+
+@router.post(
+    "/media/check",
+    summary="Check an uploaded picture or video against known media and its C2PA credentials",
+    **route(Action.OBSERVATION_READ),
+)
+async def post_media_check(
+    request: Request,
+    who: Who,
+    filename: Annotated[str, Query(min_length=1, max_length=255)],
+) -> dict[str, Any]:
+    import re
+    import tempfile
+    from pathlib import Path as FilePath
+
+    data = await request.body()
+    # Only the last part of the name, tamed: the name is shown back, never used as a path.
+    safe = re.sub(r"[^\w.\-]", "_", FilePath(filename).name).lstrip(".")[:120] or "upload"
+
+    def check() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = FilePath(tmp) / safe
+            path.write_bytes(data)
+            checked = cd(request).check_media(who, path)
+        report: dict[str, Any] = checked.to_json()
+        return report
+
+    return await run_in_threadpool(check)
