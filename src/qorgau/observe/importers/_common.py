@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def file_size(path: Path) -> int:
         return 0
 
 
+@lru_cache(maxsize=4096)
 def header_key(name: str) -> str:
     """ "Created_At", "created at", " Дата/время " → comparable keys."""
     return re.sub(r"[\s_\-./()\[\]:]+", " ", name.replace("\ufeff", "").lower()).strip()
@@ -77,8 +79,25 @@ class Columns:
         return "" if value is None else str(value).strip()
 
 
+# JSON Lines records are matched one by one, and a file's records almost always share their
+# keys: the matching is remembered per key set (the alias tables are module constants).
+_MATCHED: dict[tuple[tuple[str, ...], int], Columns] = {}
+
+
 def match_columns(header: Iterable[str], aliases: Mapping[str, Sequence[str]]) -> Columns:
     """The first alias listed wins when a file has two candidate columns for one field."""
+    columns = tuple(header)
+    key = (columns, id(aliases))
+    known = _MATCHED.get(key)
+    if known is None:
+        known = _match_columns(columns, aliases)
+        if len(_MATCHED) >= 512:
+            _MATCHED.clear()
+        _MATCHED[key] = known
+    return known
+
+
+def _match_columns(header: tuple[str, ...], aliases: Mapping[str, Sequence[str]]) -> Columns:
     by_key: dict[str, str] = {}
     for column in header:
         by_key.setdefault(header_key(column), column)
