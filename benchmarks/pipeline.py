@@ -5,8 +5,8 @@
 
 JetStream: a fresh PostgreSQL database; the week is stored and its row ids published (the
 desk's own ``ingest``), then 1 and then 2 ``qorgau detect worker`` processes are timed from
-the first publish to the last observation processed (both detectors, findings, evidence and
-incidents written). Dask: ``qorgau detect retro`` of each detector over a month of JSON Lines
+the first publish to the last observation processed (every registered detector; findings,
+evidence and incidents written). Dask: ``qorgau detect retro`` of each detector over a month of JSON Lines
 on a ``LocalCluster`` of 2 processes, against the same detector in one process."""
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main() -> None:
     print(f"# command: {'QUICK=1 ' if QUICK else ''}python -m benchmarks.pipeline")
     with tempfile.TemporaryDirectory(prefix="qorgau-bench-") as tmp:
         folder = Path(tmp)
-        print(f"\nJetStream, {week} simulated days, PostgreSQL, both detectors:")
+        print(f"\nJetStream, {week} simulated days, PostgreSQL, every registered detector:")
         print("| workers | observations | store + publish | all processed | observations/s |")
         print("| --- | --- | --- | --- | --- |")
         for workers in (1, 2):
