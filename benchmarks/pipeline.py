@@ -6,8 +6,8 @@
 JetStream: a fresh PostgreSQL database; the week is stored and its row ids published (the
 desk's own ``ingest``), then 1 and then 2 ``qorgau detect worker`` processes are timed from
 the first publish to the last observation processed (every registered detector; findings,
-evidence and incidents written). Dask: ``qorgau detect retro`` of each detector over a month of JSON Lines
-on a ``LocalCluster`` of 2 processes, against the same detector in one process."""
+evidence and incidents written). Dask: ``qorgau detect retro`` of each detector over a month
+of JSON Lines on a ``LocalCluster`` of 2 processes, against the same detector in one process."""
 
 from __future__ import annotations
 
