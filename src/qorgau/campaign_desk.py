@@ -327,9 +327,9 @@ class CampaignDesk:
 
 
 def _people(cases: CaseDesk, org_id: int, conn: Any) -> list[Any]:
-    from qorgau.observation_desk import ObservationDesk
+    from qorgau.observation_desk import watchlist_people
 
-    return list(parse_people(ObservationDesk(cases).people(org_id, conn)))
+    return list(parse_people(watchlist_people(conn, cases.store.cipher, org_id)))
 
 
 def _cluster(f: det_repo.StoredFinding) -> CoordinationCluster:

@@ -231,12 +231,7 @@ class ObservationDesk:
 
     def people(self, org_id: int, conn: Any) -> list[dict[str, Any]]:
         """The watchlist in the detectors' configuration format."""
-        by_person: dict[str, dict[str, Any]] = {}
-        for e in obs_repo.watchlist(conn, self.store.cipher, org_id):
-            p = by_person.setdefault(e.person, {"name": e.person, "group": e.group})
-            key = "addresses" if e.kind == "address" else f"{e.kind}s"
-            p.setdefault(key, []).append(e.value)
-        return list(by_person.values())
+        return watchlist_people(conn, self.store.cipher, org_id)
 
     def configured(self, org_id: int, conn: Any) -> list[Configured]:
         """Every registered detector configured for the organisation.
@@ -686,6 +681,16 @@ def _item_id(item: Any) -> str | None:
         value = item.get("id")
         return None if value is None else str(value)[:200]
     return None
+
+
+def watchlist_people(conn: Any, cipher: Any, org_id: int) -> list[dict[str, Any]]:
+    """The organisation's watchlist, decrypted, in the detectors' configuration format."""
+    by_person: dict[str, dict[str, Any]] = {}
+    for e in obs_repo.watchlist(conn, cipher, org_id):
+        p = by_person.setdefault(e.person, {"name": e.person, "group": e.group})
+        key = "addresses" if e.kind == "address" else f"{e.kind}s"
+        p.setdefault(key, []).append(e.value)
+    return list(by_person.values())
 
 
 def _report_fields(finding: Finding, started: datetime) -> ReportFields:
