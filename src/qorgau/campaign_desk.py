@@ -22,10 +22,12 @@ from qorgau.detect import media_registry, mvt_results, protected_registry
 from qorgau.detect.appeal_package import AppealPackage, build_appeal
 from qorgau.detect.complaint_waves import (
     CoordinationCluster,
+    ReportTarget,
     find_calls,
     group_waves,
     targets_from_people,
 )
+from qorgau.detect.model import Observation
 from qorgau.detect.watchlist import parse_people
 from qorgau.domain import access
 from qorgau.domain.access import Action
@@ -207,7 +209,14 @@ class CampaignDesk:
             external_ref=f"mvt:{_digest(files)}"[:200],
             people_targeted=1 if person else None,
         )
-        stored = self.cases.submit(principal, fields)
+        digest = _digest(files)
+        # The same results imported again (a retried upload, a second run of the command)
+        # find their case instead of opening another and paging the responder twice.
+        stored = self.cases.submit(
+            principal, fields, idempotency_key=f"mvt:{digest}", request_digest=digest
+        )
+        if stored.replayed:
+            return SpywareResult(report, read.problems, stored.public_id, (), referral)
         kept: list[str] = []
         for name, data in files.items():
             added = self.vault.add_file(
@@ -299,15 +308,25 @@ class CampaignDesk:
                 if handle in p.handles or p.group == outlet or p.name == outlet
             ]
             observations = obs_repo.in_window(conn, cipher, principal.org_id, start, end)
-            waves = group_waves(find_calls(observations, targets_from_people(people)))
-            clusters = [
-                _cluster(f)
-                for detector in COORDINATION_DETECTORS
+            targets = targets_from_people(people)
+            if not any(handle in t.handles for t in targets):  # the account itself, always
+                targets = (*targets, ReportTarget(outlet, (handle,), (outlet,)))
+            waves = group_waves(find_calls(observations, targets), targets)
+            callers = {a for w in waves for a in w.accounts}
+            names = {outlet, *(p.name for p in people), *(p.group for p in people if p.group)}
+            by_id = {o.id: o for o in observations}
+            clusters = []
+            for detector in COORDINATION_DETECTORS:
                 for f in det_repo.recent(
                     conn, cipher, principal.org_id, detector=detector, since=start
-                )
-                if f.first_at <= end
-            ]
+                ):
+                    if f.first_at > end:
+                        continue
+                    cluster = _cluster(f, det_repo.observation_keys(conn, f.id))
+                    # Only this outlet's: an appeal goes to a platform, and another protected
+                    # client's campaign is not this outlet's evidence to share.
+                    if _concerns(cluster, f.subjects, callers, names, handle, by_id):
+                        clusters.append(cluster)
             cited = sorted(
                 {i for w in waves for i in w.observation_ids}
                 | {i for c in clusters for i in c.observation_ids}
@@ -332,7 +351,7 @@ def _people(cases: CaseDesk, org_id: int, conn: Any) -> list[Any]:
     return list(parse_people(watchlist_people(conn, cases.store.cipher, org_id)))
 
 
-def _cluster(f: det_repo.StoredFinding) -> CoordinationCluster:
+def _cluster(f: det_repo.StoredFinding, observation_ids: list[str]) -> CoordinationCluster:
     accounts = f.details.get("accounts") or []
     return CoordinationCluster(
         id=f"{f.detector}:{f.id}",
@@ -340,34 +359,93 @@ def _cluster(f: det_repo.StoredFinding) -> CoordinationCluster:
         accounts=tuple(str(a) for a in accounts),
         start=f.first_at,
         end=f.last_at,
-        observation_ids=tuple(str(i) for i in f.details.get("observation_ids", ())),
+        observation_ids=tuple(observation_ids),
     )
+
+
+def _concerns(
+    cluster: CoordinationCluster,
+    subjects: tuple[str, ...],
+    callers: set[str],
+    names: set[str],
+    handle: str,
+    by_id: dict[str, Observation],
+) -> bool:
+    """A cluster belongs in an outlet's appeal when it is about the outlet or its people, when
+    its accounts also called for complaints, or when its posts name the account."""
+    if set(subjects) & names or set(cluster.accounts) & callers:
+        return True
+    for obs_id in cluster.observation_ids:
+        ob = by_id.get(obs_id)
+        if ob is not None and handle in (ob.text + " " + " ".join(ob.urls)).lower():
+            return True
+    return False
 
 
 def _merge_protected(
     stored: dict[str, Any] | None, raw: Any
 ) -> tuple[dict[str, Any], int, int, list[str]]:
-    """Stored entries first: a new entry that contradicts one of them is the one skipped. A
-    new entry with a stored entry's id replaces it when the new one is itself valid."""
-    incoming = protected_registry.parse_registry(raw)
-    problems = [str(p) for p in incoming.problems]
-    new = incoming.registry.to_json()["entities"]
-    new_ids = {e["id"] for e in new}
-    old = [e for e in (stored or {}).get("entities", []) if e.get("id") not in new_ids]
-    merged = protected_registry.parse_registry({"entities": old + new})
-    for p in merged.problems:
-        if p.index is not None and p.index >= len(old):  # a file entry against a stored one
-            entity_id = new[p.index - len(old)].get("id", "")
-            outcome = "entry skipped" if p.severity == "error" else "entry kept"
-            problems.append(
-                f"{entity_id} ({p.entry}): {p.field}: {p.reason}; entities[0..{len(old) - 1}] "
-                f"are the stored registry ({outcome})"
-                if old
-                else str(p)
-            )
-    document = merged.registry.to_json()
+    """The stored entries first, then the file's, checked together in one pass (so a person
+    may name an outlet that is only in the stored registry): a file entry that contradicts a
+    stored one is the one skipped. A file entry with a stored entry's id replaces it only when
+    it survives the check; otherwise the stored version stays."""
+    protected_registry.parse_registry(raw)  # not a registry at all: refused before anything
+    items = list(raw.get("entities", []) if isinstance(raw, dict) else [])
+    file_ids = {str(i.get("id")) for i in items if isinstance(i, dict)}
+    kept_stored = list((stored or {}).get("entities", []))
+    old = [e for e in kept_stored if e.get("id") not in file_ids]
+    first = protected_registry.parse_registry({"entities": old + items})
+    failed = {p.index - len(old) for p in first.problems if p.severity == "error"
+              and p.index is not None and p.index >= len(old)}  # fmt: skip
+    problems = [
+        _file_problem(p, items, len(old), bool(stored))
+        for p in first.problems
+        if p.severity == "error" and p.index is not None and p.index >= len(old)
+    ]
+    restored = [
+        e
+        for e in kept_stored
+        if e.get("id") in file_ids
+        and any(
+            isinstance(items[j], dict) and str(items[j].get("id")) == e.get("id") for j in failed
+        )
+    ]
+    problems += [f"{e.get('id')}: the stored version is kept" for e in restored]
+    positions = [j for j in range(len(items)) if j not in failed]
+    survivors = [items[j] for j in positions]
+    final = protected_registry.parse_registry({"entities": old + restored + survivors})
+    offset = len(old) + len(restored)
+    problems += [
+        _file_problem(p, items, offset, bool(stored), positions)
+        for p in final.problems
+        if p.index is not None and p.index >= offset
+    ]
+    document = final.registry.to_json()
+    new_ids = {
+        str(i.get("id")) for j, i in enumerate(items) if j not in failed and isinstance(i, dict)
+    }
     added = len({e["id"] for e in document["entities"]} & new_ids)
     return document, len(document["entities"]), added, list(dict.fromkeys(problems))
+
+
+def _file_problem(
+    p: protected_registry.RegistryProblem,
+    items: list[Any],
+    offset: int,
+    has_stored: bool,
+    positions: list[int] | None = None,
+) -> str:
+    """A problem worded in the imported file's own terms (its entry number and id)."""
+    index = (p.index or 0) - offset
+    if positions is not None and 0 <= index < len(positions):
+        index = positions[index]
+    item = items[index] if 0 <= index < len(items) else {}
+    entry_id = item.get("id", "") if isinstance(item, dict) else ""
+    outcome = "entry skipped" if p.severity == "error" else "entry kept"
+    against = (
+        f"; entities[0..{offset - 1}] are the stored registry" if has_stored and offset else ""
+    )
+    return f"entities[{index}] {entry_id} ({p.entry}): {p.field}: {p.reason}{against} ({outcome})"
 
 
 def _merge_media(
