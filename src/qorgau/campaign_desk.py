@@ -44,8 +44,6 @@ from qorgau.vault_desk import VaultDesk
 COORDINATION_DETECTORS = ("co_sharing", "near_duplicate_texts")
 # How far before the first restriction an appeal looks for complaint waves and clusters.
 APPEAL_LOOKBACK = timedelta(days=7)
-# An MVT output folder is small JSON and CSV; a phone backup is not what is imported here.
-MVT_MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -175,7 +173,9 @@ class CampaignDesk:
         as evidence in the vault with it, and suggest forensic labs. A clean scan opens no
         case (and says so)."""
         access.authorize(principal, Action.VAULT_WRITE)
-        return self.import_spyware_files(principal, _read_upload(paths), person=person)
+        return self.import_spyware_files(
+            principal, mvt_results.collect_mvt_files(paths), person=person
+        )
 
     def import_spyware_upload(
         self, principal: Principal, data: bytes, filename: str, *, person: str | None = None
@@ -463,35 +463,6 @@ def _merge_media(
             new += 1
     document = {"items": [entries[k] for k in sorted(entries)]}
     return document, len(document["items"]), new, [str(p) for p in problems]
-
-
-def _read_upload(paths: list[Path]) -> dict[str, bytes]:
-    """The files as given: a folder's files, a zip unpacked safely, or single files."""
-    files: dict[str, bytes] = {}
-    for path in paths:
-        if not path.exists():
-            raise InvalidInput.single("file", "exists", f"{path} does not exist")
-        if path.is_dir():
-            for item in sorted(p for p in path.rglob("*") if p.is_file()):
-                files[str(item.relative_to(path))] = _read(item)
-        elif path.suffix.lower() == ".zip":
-            files.update(dict(mvt_results.unzip_safely(_read(path), path.name)))
-        else:
-            files[path.name] = _read(path)
-    if not files:
-        raise InvalidInput.single("file", "empty", "no files to read; give MVT's output folder")
-    return files
-
-
-def _read(path: Path) -> bytes:
-    if path.stat().st_size > MVT_MAX_FILE_BYTES:
-        raise InvalidInput.single(
-            "file",
-            "too_large",
-            f"{path.name} is over {MVT_MAX_FILE_BYTES // 2**20} MiB: give MVT's results folder, "
-            "not the phone backup itself",
-        )
-    return path.read_bytes()
 
 
 def _digest(files: dict[str, bytes]) -> str:

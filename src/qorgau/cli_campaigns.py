@@ -72,14 +72,16 @@ def co_sharing_cmd(
     from qorgau.detect import coordination_arrays as arrays
     from qorgau.detect.coordination_csv import ShareColumns, read_shares, write_edges, write_pairs
 
-    if not input_file.exists():
-        fail(InvalidInput.single("input", "exists", f"{input_file} does not exist"))
+    _readable(input_file, "input")
+    _writable(edges_out, "edges_out")
+    if pairs_out is not None:
+        _writable(pairs_out, "pairs_out")
     if time_window <= 0:
-        fail(InvalidInput.single("time_window", "range", "the time window is above 0 seconds"))
+        fail(InvalidInput.single("time_window", "range", "give --time-window above 0, e.g. 10"))
     if min_participation < 0:
-        fail(InvalidInput.single("min_participation", "range", "min-participation is 0 or more"))
+        fail(InvalidInput.single("min_participation", "range", "give --min-participation ≥ 0"))
     if not 0 <= edge_weight <= 1:
-        fail(InvalidInput.single("edge_weight", "range", "edge-weight is between 0 and 1"))
+        fail(InvalidInput.single("edge_weight", "range", "give --edge-weight between 0 and 1"))
     refused = 0
     try:
         shares, without_object = arrays.read_csv_columns(
@@ -89,7 +91,7 @@ def co_sharing_cmd(
         # Not a clean file: read it row by row, say which rows are broken, use the rest.
         read = read_shares(input_file, ShareColumns(object_col, account_col, content_col, time_col))
         for p in read.problems:
-            err.print(f"{p}", highlight=False)
+            err.print(escape(str(p)), highlight=False)
         refused, without_object = len(read.problems), read.without_object
         shares = arrays.columns_from_arrays(
             [s.object_id for s in read.shares],
@@ -156,10 +158,26 @@ def _opened_campaigns(data_dir: Path | None, database_url: str | None) -> Iterat
         yield CampaignDesk(CaseDesk(store))
 
 
+def _writable(path: Path, option: str) -> Path:
+    """Refuse an output file that cannot be written before any work is done."""
+    if path.is_dir():
+        fail(InvalidInput.single(option, "file", f"{path} is a folder; give a file name in it"))
+    if not path.parent.is_dir():
+        fail(
+            InvalidInput.single(option, "folder", f"{path.parent} does not exist; create it first")
+        )
+    return path
+
+
+def _readable(path: Path, option: str) -> Path:
+    if not path.is_file():
+        fail(InvalidInput.single(option, "exists", f"{path} is not a file; check the path"))
+    return path
+
+
 def _read_document(path: Path) -> Any:
     """A registry file as JSON or TOML, refused with the parser's own words if it is neither."""
-    if not path.is_file():
-        fail(InvalidInput.single("file", "exists", f"{path} does not exist"))
+    _readable(path, "file")
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
@@ -167,6 +185,8 @@ def _read_document(path: Path) -> Any:
         return json.loads(text)
     except UnicodeDecodeError:
         fail(InvalidInput.single("file", "encoding", f"{path.name} is not UTF-8 text"))
+    except OSError as exc:
+        fail(InvalidInput.single("file", "readable", f"{path} cannot be read ({exc.strerror})"))
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         fail(InvalidInput.single("file", "syntax", f"{path.name}: {exc}; fix it and import again"))
 
@@ -334,6 +354,7 @@ def accounts_appeal(
     """The appeal package for a platform's escalation team: timeline, evidence, clusters."""
     from qorgau.detect.appeal_package import write_appeal_zip
 
+    _writable(out_file, "out")
     with _opened_campaigns(data_dir, database_url) as desk:
         package = desk.appeal(
             desk.cases.system("cli"),
@@ -371,7 +392,11 @@ def media_check(
     """Is this a known fake, an altered original? What do its content credentials say?"""
     if not file.is_file():
         fail(InvalidInput.single("file", "exists", f"{file} does not exist"))
-    pem = anchors.read_text(encoding="utf-8", errors="replace") if anchors else None
+    pem = (
+        _readable(anchors, "anchors").read_text(encoding="utf-8", errors="replace")
+        if anchors
+        else None
+    )
     with _opened_campaigns(data_dir, database_url) as desk:
         checked = desk.check_media(desk.cases.system("cli"), file, pem)
     if as_json:
@@ -464,10 +489,14 @@ def near_duplicates_cmd(
     from qorgau.detect.detectors.near_duplicate_texts import redact
     from qorgau.observe.importers import read_observations_jsonl
 
-    if not input_file.exists():
-        fail(InvalidInput.single("input", "exists", f"{input_file} does not exist"))
-    if workers < 1 or min_accounts < 2 or window_minutes <= 0:
-        fail(InvalidInput.single("settings", "range", "workers ≥ 1, min-accounts ≥ 2, window > 0"))
+    _readable(input_file, "input")
+    _writable(out_file, "out")
+    if workers < 1:
+        fail(InvalidInput.single("workers", "range", "give --workers 1 or more"))
+    if min_accounts < 2:
+        fail(InvalidInput.single("min_accounts", "range", "give --min-accounts 2 or more"))
+    if window_minutes <= 0:
+        fail(InvalidInput.single("window_minutes", "range", "give --window-minutes above 0"))
     if similarity is not None and not 0.2 <= similarity <= 1:
         fail(InvalidInput.single("similarity", "range", "the similarity is between 0.2 and 1"))
     read = read_observations_jsonl(input_file, exact_ids=True)

@@ -354,3 +354,14 @@ def test_an_undecodable_file_is_named(inited: Path, tmp_path: Path) -> None:
     no_traceback(r)
     assert r.returncode != 0
     assert "broken.jpg" in r.stderr
+
+
+def test_an_output_file_in_a_missing_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    shares = tmp_path / "shares.csv"
+    shares.write_text("object_id,account_id,content_id,timestamp_share\nu1,a,a1,1\n")
+    r = qorgau(
+        "detect", "co-sharing", "--input", str(shares),
+        "--edges-out", str(tmp_path / "no" / "such" / "edges.csv"), data_dir=tmp_path,
+    )  # fmt: skip
+    no_traceback(r)
+    assert r.returncode != 0 and "create it first" in r.stderr

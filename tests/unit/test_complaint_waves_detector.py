@@ -97,3 +97,25 @@ def test_good_configuration_passes_the_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(DETECTOR.spec.config_schema)
     jsonschema.validate(raw, DETECTOR.spec.config_schema)
     assert DETECTOR.spec.parse_config(raw).max_gap == timedelta(hours=1.5)
+
+
+def test_a_wave_arriving_one_post_per_batch_is_found_once_it_is_big_enough(
+    config: ComplaintWaveConfig,
+) -> None:
+    """A live feed brings calls one at a time; the wave is the same wave."""
+    from qorgau.detect.interfaces import State
+    from qorgau.detect.pipeline import Configured, run_one
+
+    configured = Configured(DETECTOR, config)
+    state: State = {}
+    reported = []
+    for i in range(6):
+        result = run_one(configured, [ob(i, "Кидайте репорты на @orda_kz")], state)
+        reported.append([f.observation_ids for f in result.findings])
+    assert reported[:2] == [[], []], "two calls are not yet a wave (min_calls is 3)"
+    assert reported[2] == [("vk:0", "vk:1", "vk:2")]
+    assert reported[5] == [tuple(f"vk:{i}" for i in range(6))]
+    quiet = run_one(configured, [ob(7000, "Hello world")], state)
+    assert quiet.findings == ()
+    much_later = run_one(configured, [ob(6000, "Кидайте репорты на @orda_kz")], state)
+    assert much_later.findings == (), "a lone call after days of silence is not a wave"

@@ -204,7 +204,17 @@ def new_account_action(
     platform = platform.strip().lower()
     if not platform:
         raise InvalidInput.single("platform", "required", "name the platform, e.g. instagram")
+    if len(platform) > 60:
+        raise InvalidInput.single(
+            "platform", "max_length", "a platform name is at most 60 characters"
+        )
     handle = normalize_handle(account)
+    if len(handle) > 200:
+        raise InvalidInput.single(
+            "account",
+            "max_length",
+            "a handle is at most 200 characters; give the handle, not a post",
+        )
     if not handle:
         raise InvalidInput.single("account", "required", "give the account's handle, e.g. @orda_kz")
     if source not in SOURCES:

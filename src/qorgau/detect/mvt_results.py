@@ -264,6 +264,14 @@ def read_mvt_results(
 
     Raises InvalidInput when a path cannot be read, an archive is unsafe (paths leaving the
     folder, too large, compressed suspiciously well) or nothing given is MVT output."""
+    return read_mvt_files(collect_mvt_files(paths, limits=limits))
+
+
+def collect_mvt_files(
+    paths: Path | Sequence[Path], *, limits: ReadLimits = DEFAULT_LIMITS
+) -> dict[str, bytes]:
+    """The files given, by relative name: a folder's files (symbolic links not followed), a
+    zip unpacked safely, or single files; within the size and count limits, each name once."""
     items = [paths] if isinstance(paths, Path) else list(paths)
     if not items:
         raise InvalidInput.single("file", "required", "give an MVT output folder, zip or file")
@@ -279,7 +287,7 @@ def read_mvt_results(
                 raise InvalidInput.single(
                     "file", "too_many", f"more than {limits.max_files} files; is this MVT output?"
                 )
-    return read_mvt_files(files)
+    return files
 
 
 def read_mvt_files(files: Mapping[str, bytes]) -> MvtReadResult:

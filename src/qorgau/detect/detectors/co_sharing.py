@@ -32,6 +32,9 @@ _SHARED_KEYS = ("people", "registry", "media")
 _EDGE_OBJECTS_KEPT = 20
 _EDGE_OBSERVATIONS_KEPT = 40
 _FINDING_OBSERVATIONS_KEPT = 500
+# A viral link shared by thousands within a minute: each share is paired with the latest few
+# hundred only, so the cost stays linear (a ring's members are always among the latest).
+_RECENT_PER_OBJECT = 200
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ class CoSharingDetector:
                         _add_pair(st, obj, (ob.account, ob.id), (other_account, other_id), ts)
                     )
                 recent.append([ts, ob.account, ob.id])
+                if len(recent) > _RECENT_PER_OBJECT:
+                    del recent[0]
         findings: list[Finding] = []
         for part, updated in touched.items():
             st = state[part]

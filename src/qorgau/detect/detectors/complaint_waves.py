@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qorgau.detect.complaint_waves import (
@@ -122,29 +122,78 @@ class ComplaintWaves:
         attack_types=("mass_complaints",),
         config_schema=CONFIG_SCHEMA,
         parse_config=parse_config,
-        partition_key=None,
+        partition_key=lambda ob, config: _PARTITION if _calls(ob, config) else None,
     )
 
     def detect(
         self, batch: Sequence[Observation], config: ComplaintWaveConfig, state: State
     ) -> BatchResult:
-        calls: list[ReportCall] = []
+        """Calls from this batch join the recent calls kept in state, so a wave whose posts
+        arrive one batch at a time (a live feed) is found as surely as one imported whole."""
+        fresh: list[ReportCall] = []
         failures: list[DetectorFailure] = []
         for ob in batch:
             try:
-                calls.extend(config.finder.calls(ob))
+                fresh.extend(_calls(ob, config))
             except (ValueError, TypeError, AttributeError) as exc:
                 failures.append(DetectorFailure(NAME, ob.id, f"{type(exc).__name__}: {exc}"))
+        if not fresh:
+            return BatchResult((), tuple(failures))
+        kept = state.setdefault(_PARTITION, {"calls": []})
+        new_ids = {c.observation_id for c in fresh}
+        earlier = [_call_from_json(c) for c in kept["calls"] if c["observation_id"] not in new_ids]
+        calls = sorted([*earlier, *fresh], key=lambda c: (c.time, c.observation_id))
+        latest = calls[-1].time
+        # A wave ends after a silence of max_gap: older calls can no longer join one.
+        kept["calls"] = [_call_to_json(c) for c in calls if latest - c.time <= config.max_gap][
+            -_KEPT_CALLS:
+        ]
         waves = [
             w
             for w in group_waves(calls, config.targets, max_gap=config.max_gap)
-            if len(w.observation_ids) >= config.min_calls and len(w.accounts) >= config.min_accounts
+            if len(w.observation_ids) >= config.min_calls
+            and len(w.accounts) >= config.min_accounts
+            and new_ids & set(w.observation_ids)  # only waves that grew in this batch
         ]
         by_target: dict[str, list[ComplaintWave]] = {}
         for wave in waves:
             by_target.setdefault(wave.target, []).append(wave)
         findings = tuple(_finding(target, found) for target, found in by_target.items())
         return BatchResult(findings, tuple(failures))
+
+
+_PARTITION = "complaint-waves"
+_KEPT_CALLS = 5000  # per organisation; a wave larger than this is reported long before
+
+
+def _calls(ob: Observation, config: ComplaintWaveConfig) -> list[ReportCall]:
+    return config.finder.calls(ob)
+
+
+def _call_to_json(c: ReportCall) -> dict[str, Any]:
+    return {
+        "observation_id": c.observation_id,
+        "account": c.account,
+        "platform": c.platform,
+        "time": c.time.astimezone(UTC).isoformat(),
+        "target": c.target,
+        "phrase": c.phrase,
+        "lang": c.lang,
+        "handles": list(c.handles),
+    }
+
+
+def _call_from_json(d: Mapping[str, Any]) -> ReportCall:
+    return ReportCall(
+        observation_id=str(d["observation_id"]),
+        account=str(d["account"]),
+        platform=str(d["platform"]),
+        time=datetime.fromisoformat(str(d["time"])),
+        target=str(d["target"]),
+        phrase=str(d["phrase"]),
+        lang=str(d["lang"]),
+        handles=tuple(str(h) for h in d.get("handles", ())),
+    )
 
 
 def _finding(target: str, waves: Sequence[ComplaintWave]) -> Finding:

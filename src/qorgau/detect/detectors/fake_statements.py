@@ -19,6 +19,7 @@ from typing import Any
 
 from qorgau.detect.attribution import Assessment, AttributionKind, NameMatcher, assess
 from qorgau.detect.detectors.lookalikes import lookalikes_in, parse_shared, shared_properties
+from qorgau.detect.detectors.near_duplicate_texts import redact
 from qorgau.detect.interfaces import DetectorSpec, State
 from qorgau.detect.lookalike import LookalikeIndex, Verdict, build_index
 from qorgau.detect.model import BatchResult, Finding, Observation
@@ -228,7 +229,8 @@ def _finding(family: str, hits: list[_Hit], registry: ProtectedRegistry) -> Find
                     "entity": a.attribution.entity_id,
                     "kind": a.attribution.kind,
                     "name_variant": a.attribution.variant,
-                    "cue": a.attribution.cue[:120],
+                    # A quoted "invitation" often carries a contact: hide numbers and e-mails.
+                    "cue": redact(a.attribution.cue)[:120],
                     "severity": h.severity,
                 }
                 for h in hits

@@ -31,7 +31,7 @@ def cd(request: Request) -> CampaignDesk:
 
 class ActionIn(Strict):
     platform: Annotated[str, Field(min_length=1, max_length=60)]
-    account: Annotated[str, Field(min_length=1, max_length=300)]
+    account: Annotated[str, Field(min_length=1, max_length=200)]
     action: Annotated[str, Field(min_length=1, max_length=40)]
     at: AwareDatetime
     reason: Annotated[str, Field(max_length=2000)] = ""
