@@ -560,7 +560,15 @@ def write_appeal_zip(package: AppealPackage, path: Path) -> Path:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(buffer.getvalue())
-        os.link(temporary, path)  # fails rather than replace a file created meanwhile
+        try:
+            os.link(temporary, path)  # fails rather than replace a file created meanwhile
+        except FileExistsError:
+            raise
+        except OSError:
+            # FAT and exFAT sticks and some network shares have no hard links: create the file
+            # exclusively instead (still never replacing one that exists).
+            with open(path, "xb") as direct:
+                direct.write(buffer.getvalue())
     except FileExistsError as exc:
         raise InvalidInput.single(
             "path", "exists", f"{path.name} already exists; choose another file name"

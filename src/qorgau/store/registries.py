@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from qorgau.errors import Conflict, InvalidInput
 from qorgau.security.fields import FieldCipher
 from qorgau.store.tables import detector_registries
 
@@ -30,7 +31,7 @@ def save(
 ) -> int:
     """Replace the organisation's registry of ``kind``; returns its new version."""
     if kind not in KINDS:
-        raise ValueError(f"unknown registry kind {kind!r}")
+        raise InvalidInput.single("kind", "choice", f"unknown registry {kind!r}", KINDS)
     r = detector_registries.c
     current = conn.execute(
         sa.select(r.version).where(r.org_id == org_id, r.kind == kind)
@@ -41,11 +42,13 @@ def save(
     if current is None:
         conn.execute(detector_registries.insert().values(org_id=org_id, kind=kind, **values))
     else:
-        conn.execute(
+        done = conn.execute(
             detector_registries.update()
             .where(r.org_id == org_id, r.kind == kind, r.version == current)
             .values(**values)
         )
+        if done.rowcount != 1:
+            raise Conflict("the registry was changed by someone else meanwhile; import again")
     return version
 
 
