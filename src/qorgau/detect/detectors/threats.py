@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from qorgau.detect.abuse_model import AbuseModel, AbuseVerdict, shipped_model
@@ -249,10 +250,16 @@ def targets(obs: Observation, config: ThreatConfig) -> tuple[int, ...]:
         found.update((i, None) for i, score in by_name.items() if score == best)
         if not found:
             for group, members in config.groups.items():
-                group_words = [w for w in _WORD.findall(_fold(group)) if len(w) >= 3]
-                if group_words and all(_mentions(_stems(w), words) for w in group_words):
+                stems = _group_stems(group)
+                if stems and all(_mentions(stem, words) for stem in stems):
                     found.update((i, None) for i in members)
     return tuple(sorted(found))
+
+
+@lru_cache(maxsize=1024)
+def _group_stems(group: str) -> tuple[Any, ...]:
+    """The word stems of an outlet's name, computed once per name rather than per post."""
+    return tuple(_stems(w) for w in _WORD.findall(_fold(group)) if len(w) >= 3)
 
 
 def _extra_accounts(extra: Mapping[str, Any]) -> list[str]:
