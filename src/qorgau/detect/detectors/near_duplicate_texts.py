@@ -235,20 +235,44 @@ class NearDuplicateTexts:
         first_new = len(posts)
         posts.extend(fresh)
         rows = [p for _, p in posts]
+        folds = [r["fold"] for r in rows]
+        candidates = engine.candidate_pairs(folds, [r["t"] for r in rows], config.settings)
+        # Only history a new post can reach through LSH candidates (directly or through other
+        # posts) can share a cluster with it; the rest was compared in earlier batches and is
+        # not verified and clustered again at every batch.
+        reach = _reachable(candidates, first_new, len(rows))
+        sub = [rows[i] for i in reach]
         result = engine.find_clusters(
-            [r["snippet"] for r in rows],
-            [r["account"] for r in rows],
-            [r["t"] for r in rows],
+            [r["snippet"] for r in sub],
+            [r["account"] for r in sub],
+            [r["t"] for r in sub],
             config.settings,
-            folded=[r["fold"] for r in rows],
+            folded=[r["fold"] for r in sub],
         )
+        new_ids = {p["id"] for _, p in fresh}
         findings = [
-            _finding(cluster, rows, result, config)
+            _finding(cluster, sub, result, config)
             for cluster in result.clusters
-            if any(i >= first_new for i in cluster.members)
+            if any(sub[i]["id"] in new_ids for i in cluster.members)
         ]
         _save(state, posts, config)
         return BatchResult(tuple(findings), tuple(failures))
+
+
+def _reachable(pairs: Sequence[tuple[int, int]], first_new: int, n: int) -> list[int]:
+    """Rows connected to a row at or after ``first_new`` by candidate pairs, in row order."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in pairs:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    seen = set(range(first_new, n))
+    stack = list(seen)
+    while stack:
+        for other in neighbours.get(stack.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return sorted(seen)
 
 
 def _stored(obs: Observation) -> dict[str, Any]:
