@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from hashlib import blake2b
 from typing import Any
 
+from qorgau.detect.config_values import choice_list
 from qorgau.detect.interfaces import DetectorSpec, State
 from qorgau.detect.model import BatchResult, Finding, Observation
 from qorgau.errors import InvalidInput
 
 NAME = "co_sharing"
-_SHARED_KEYS = ("people", "registry", "media")
+_OBJECT_KINDS = ("url", "media", "post")
 # Per-edge lists are capped: a pair that co-shared five hundred links is proven long before.
 _EDGE_OBJECTS_KEPT = 20
 _EDGE_OBSERVATIONS_KEPT = 40
@@ -90,16 +91,7 @@ def parse_config(raw: Mapping[str, Any]) -> CoSharingConfig:
             tuple(CONFIG_SCHEMA["properties"]),
         )
     default = CoSharingConfig()
-    objects = raw.get("objects", sorted(default.objects))
-    if isinstance(objects, str) or not isinstance(objects, Sequence) or not objects:
-        raise InvalidInput.single(
-            "objects", "type", "objects is a non-empty list", ("url", "media", "post")
-        )
-    for kind in objects:
-        if kind not in ("url", "media", "post"):
-            raise InvalidInput.single(
-                "objects", "choice", f"unknown object kind {kind!r}", ("url", "media", "post")
-            )
+    objects = choice_list(raw, "objects", _OBJECT_KINDS, sorted(default.objects), "object kind")
     return CoSharingConfig(
         time_window=_number(raw, "time_window", default.time_window, 0, 86400),
         min_repeats=int(_number(raw, "min_repeats", default.min_repeats, 1, 1000, integer=True)),
@@ -107,7 +99,7 @@ def parse_config(raw: Mapping[str, Any]) -> CoSharingConfig:
             _number(raw, "min_accounts", default.min_accounts, 2, 100000, integer=True)
         ),
         horizon_hours=_number(raw, "horizon_hours", default.horizon_hours, 0, 2160),
-        objects=frozenset(objects),
+        objects=objects,
     )
 
 

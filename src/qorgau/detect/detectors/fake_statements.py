@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qorgau.detect.attribution import Assessment, AttributionKind, NameMatcher, assess
+from qorgau.detect.config_values import choice_list
 from qorgau.detect.detectors.lookalikes import lookalikes_in, parse_shared, shared_properties
 from qorgau.detect.detectors.near_duplicate_texts import redact
 from qorgau.detect.interfaces import DetectorSpec, State
@@ -29,7 +30,6 @@ from qorgau.detect.protected_registry import (
     normalize_account,
     normalize_platform,
 )
-from qorgau.errors import InvalidInput
 
 NAME = "fake_statements"
 ATTACK_TYPE = "fake_statement"
@@ -69,14 +69,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 def parse_config(raw: Mapping[str, Any]) -> FakeStatementConfig:
     registry, problems = parse_shared(raw, ("kinds",))
-    kinds = raw.get("kinds", list(KINDS))
-    if isinstance(kinds, str) or not isinstance(kinds, Sequence):
-        raise InvalidInput.single("kinds", "type", "a list of kinds", KINDS)
-    for item in kinds:
-        if item not in KINDS:
-            raise InvalidInput.single("kinds", "enum", f"unknown kind {item!r}", KINDS)
+    kinds = choice_list(raw, "kinds", KINDS, KINDS, "kind")
     return FakeStatementConfig(
-        registry, NameMatcher(registry), build_index(registry), frozenset(kinds), problems
+        registry, NameMatcher(registry), build_index(registry), kinds, problems
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qorgau.detect.config_values import choice_list
 from qorgau.detect.interfaces import DetectorSpec, State
 from qorgau.detect.lookalike import (
     TECHNIQUE_WORDS,
@@ -98,15 +99,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 def parse_config(raw: Mapping[str, Any]) -> LookalikeConfig:
     registry, problems = parse_shared(raw, ("techniques",))
-    techniques = raw.get("techniques", list(TECHNIQUES))
-    if isinstance(techniques, str) or not isinstance(techniques, Sequence):
-        raise InvalidInput.single("techniques", "type", "a list of techniques", TECHNIQUES)
-    for item in techniques:
-        if item not in TECHNIQUES:
-            raise InvalidInput.single(
-                "techniques", "enum", f"unknown technique {item!r}", TECHNIQUES
-            )
-    return LookalikeConfig(registry, build_index(registry), frozenset(techniques), problems)
+    techniques = choice_list(raw, "techniques", TECHNIQUES, TECHNIQUES, "technique")
+    return LookalikeConfig(registry, build_index(registry), techniques, problems)
 
 
 def lookalikes_in(ob: Observation, index: LookalikeIndex) -> list[tuple[Verdict, str]]:
