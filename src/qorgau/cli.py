@@ -1201,8 +1201,10 @@ def _safe_url(s: Settings) -> str:
 # this one; run as ``python -m qorgau.cli``, this file hands over to the imported module below.
 if __name__ not in ("__main__", "__mp_main__"):  # not when run as a script or its child
     from qorgau.cli_detect import register as _register_detect
+    from qorgau.cli_reports import register as _register_reports
 
     _register_detect(app)
+    _register_reports(app)
 
 
 def main() -> None:

@@ -58,6 +58,9 @@ class Settings:
     tsa_ca_file: Path | None = None
     # Recipient domains the SMTP endpoint accepts mail for (empty: any).
     inbound_smtp_domains: tuple[str, ...] = ()
+    # An organisation's adapted copy of the monitoring-report templates ('qorgau report
+    # templates DIR' writes one); None uses the shipped ones.
+    report_template_dir: Path | None = None
     # Reachability monitor: resolvers every agent queries besides its system one
     # ("udp://IP:53", "tcp://IP:53"), an extra CA the server's control measurements trust (a
     # lab's), and the per-step timeout of a measurement.
@@ -151,6 +154,9 @@ class Settings:
             tsa_url=env.get("QORGAU_TSA_URL") or None,
             s3=tuple(sorted((k, v) for k, v in env.items() if k.startswith("QORGAU_S3_"))),
             tsa_ca_file=Path(env["QORGAU_TSA_CA_FILE"]) if env.get("QORGAU_TSA_CA_FILE") else None,
+            report_template_dir=Path(env["QORGAU_REPORT_TEMPLATES"])
+            if env.get("QORGAU_REPORT_TEMPLATES")
+            else None,
             inbound_smtp_domains=tuple(
                 d.strip().lower()
                 for d in env.get("QORGAU_INBOUND_SMTP_DOMAINS", "").split(",")

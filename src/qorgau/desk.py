@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from qorgau.domain import access, workflow
 from qorgau.domain.access import Action
 from qorgau.domain.intake import validate_report
+from qorgau.domain.legal import LegalProvision
 from qorgau.domain.model import (
     AuditEvent,
     Campaign,
@@ -31,6 +32,7 @@ from qorgau.domain.model import (
     User,
 )
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery, Page
+from qorgau.domain.tlp import Tlp
 from qorgau.errors import Conflict, InvalidInput, NotFound
 from qorgau.response import triage
 from qorgau.store import audit, response_clocks, response_docs, users
@@ -58,6 +60,9 @@ class IncidentPatch:
     platform: str | None = None
     region: str | None = None
     ongoing: bool | None = None
+    tlp: Tlp | None = None
+    disarm_techniques: tuple[str, ...] | None = None
+    legal_provision: LegalProvision | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,17 @@ class CaseDesk:
             problems.append(
                 InvalidInput.single("title", "required", "a title cannot be empty").problems[0]
             )
+        if patch.disarm_techniques is not None:
+            from qorgau.reports.schemes import check_disarm
+
+            try:
+                values["disarm_techniques"] = list(check_disarm(patch.disarm_techniques)) or None
+            except InvalidInput as exc:
+                problems.extend(exc.problems)
+        if patch.tlp is not None:
+            values["tlp"] = str(patch.tlp)
+        if patch.legal_provision is not None:
+            values["legal_provision"] = str(patch.legal_provision)
         if problems:
             raise InvalidInput(problems)
         with self.store.write() as conn:

@@ -126,6 +126,20 @@ def sample_body(method: str, path: str, ctx: dict[str, Any]) -> Any:
             "language": "ru",
             "reason": "for the lawyer",
         },
+        ("POST", "/api/v1/incidents/{public_id}/legal"): {
+            "kind": "reported_to_police",
+            "at": "2025-06-04T10:00:00+05:00",
+            "authority": "Almaty city police",
+        },
+        ("POST", "/api/v1/indicators"): {
+            "kind": "domain",
+            "value": f"orda-kz-{ctx['n']}.com",
+            "tlp": "green",
+            "incidents": [ctx["incident"]],
+        },
+        ("POST", "/api/v1/alerts"): {
+            "texts": {"en": {"title": "Orda.kz blocked", "summary": "Blocked on two networks."}}
+        },
     }
     return bodies.get((method, path))
 
@@ -251,6 +265,7 @@ def test_role_matrix(
         "source_name": "matrix-feed",
         "entry_id": str(_watch_entry(client, lead)),
         "finding_id": str(finding_id),
+        "scheme": "coe",
     }
     headers = accounts[caller].headers if caller else {}
     failures = []
@@ -272,8 +287,16 @@ def test_role_matrix(
             url += "?source=matrix-upload&filename=posts.jsonl&format=posts"
         if path == "/api/v1/vault/consistency":
             url += "?old_size=1&new_size=1"
+        if path == "/api/v1/reports/monitoring":
+            url += "?period=2025-Q2&lang=kk"
         if path == "/api/v1/media/check":
             r = client.post(url + "?filename=photo.png", content=_png(), headers=headers)
+        elif path == "/api/v1/share/import":
+            r = client.post(
+                url + f"?partner=CERT-{ctx['n']}&format=stix",
+                content=_partner_bundle(),
+                headers={**headers, "content-type": "application/json"},
+            )
         else:
             r = client.request(method, url, json=sample_body(method, path, ctx), headers=headers)
         allowed = POLICY[action]
@@ -297,6 +320,18 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _partner_bundle() -> bytes:
+    """A small valid STIX bundle from a partner: one indicator."""
+    from datetime import UTC, datetime
+
+    from qorgau.reports.model import Indicator, IndicatorKind, SharingBundle, Tlp
+    from qorgau.reports.stix import stix_bundle
+
+    at = datetime(2025, 6, 4, 5, 0, tzinfo=UTC)
+    ind = Indicator(IndicatorKind.DOMAIN, "orda-news.example", at, at, Tlp.GREEN, "look-alike")
+    return stix_bundle(SharingBundle("CERT", at, (), (ind,)), Tlp.GREEN).encode()
 
 
 def _one_finding(store: Store) -> int:

@@ -69,6 +69,18 @@ class Action(StrEnum):
     OBSERVATION_PUSH = "observation.push"
     WATCHLIST_READ = "watchlist.read"
     WATCHLIST_WRITE = "watchlist.write"
+    # reports, statistics and sharing
+    LEGAL_READ = "legal.read"
+    LEGAL_WRITE = "legal.write"
+    REPORT_BUILD = "report.build"
+    PUBLIC_DATA = "public.data"
+    INDICATOR_READ = "indicator.read"
+    INDICATOR_WRITE = "indicator.write"
+    SHARE_EXPORT = "share.export"
+    SHARE_IMPORT = "share.import"
+    PARTNER_FEED = "partner.feed"
+    ALERT_PUBLISH = "alert.publish"
+    ALERT_READ = "alert.read"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -135,6 +147,19 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     # The watchlist is what an attacker would most like to read: handlers only, and masked.
     Action.WATCHLIST_READ: HANDLERS,
     Action.WATCHLIST_WRITE: HANDLERS,
+    Action.LEGAL_READ: STAFF,
+    Action.LEGAL_WRITE: frozenset({*HANDLERS, Role.LEGAL}),
+    Action.REPORT_BUILD: frozenset({*STAFF, Role.ANALYST}),
+    # Pseudonymised and k-anonymous by construction (reports.public_data): for everyone.
+    Action.PUBLIC_DATA: frozenset({*EVERYONE, None}),
+    Action.INDICATOR_READ: STAFF,
+    Action.INDICATOR_WRITE: HANDLERS,
+    Action.SHARE_EXPORT: frozenset({*LEADS, Role.LEGAL}),
+    Action.SHARE_IMPORT: LEADS,
+    # Partners read what is marked for them (TLP up to GREEN) through their own token.
+    Action.PARTNER_FEED: frozenset({Role.PARTNER, *LEADS}),
+    Action.ALERT_PUBLISH: LEADS,
+    Action.ALERT_READ: frozenset({*EVERYONE, None}),
 }
 
 

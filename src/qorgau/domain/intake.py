@@ -6,6 +6,7 @@ need the taxonomy or the clock, so the same rules hold for the API, the importer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from qorgau.domain.identifiers import normalize_email, normalize_identifier, normalize_text
@@ -16,8 +17,10 @@ from qorgau.domain.model import (
     ReportFields,
     Severity,
     Target,
+    TargetInput,
 )
 from qorgau.domain.taxonomy import Taxonomy
+from qorgau.domain.tlp import Tlp
 from qorgau.errors import FieldProblem, InvalidInput
 
 MAX_TARGETS = 50
@@ -26,6 +29,8 @@ MAX_ATTACK_TYPES = 10
 CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST = datetime(1991, 12, 16, tzinfo=UTC)  # independence of Kazakhstan; nothing older here
 DEFAULT_SEVERITY = Severity.MEDIUM
+# Shared within the organisation and with partners it chooses, never published by default.
+DEFAULT_TLP = Tlp.AMBER
 MAX_COUNT = 10_000_000_000  # people reached: more than the planet, to catch typos only
 
 
@@ -121,8 +126,17 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         if (t.kind, normalized) in seen:
             continue
         seen.add((t.kind, normalized))
+        role, gender = _person_profile(t, i, check, problems)
         targets.append(
-            Target(t.kind, name or (t.identifier or ""), t.identifier, normalized, t.consent_public)
+            Target(
+                t.kind,
+                name or (t.identifier or ""),
+                t.identifier,
+                normalized,
+                t.consent_public,
+                role,
+                gender,
+            )
         )
 
     reporter = fields.reporter
@@ -141,6 +155,7 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         if value is not None and not 0 <= value <= MAX_COUNT:
             problems.append(FieldProblem(name, "range", f"must be between 0 and {MAX_COUNT:,}"))
 
+    disarm = _disarm(fields.disarm_techniques, problems)
     if problems:
         raise InvalidInput(problems)
     assert category is not None and perp_type is not None
@@ -172,4 +187,52 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         home_address_leaked=fields.home_address_leaked,
         people_targeted=fields.people_targeted,
         reach=fields.reach,
+        tlp=fields.tlp or DEFAULT_TLP,
+        disarm_techniques=disarm,
     )
+
+
+def _person_profile(
+    t: TargetInput,
+    i: int,
+    check: Callable[[str, str, str], str | None],
+    problems: list[FieldProblem],
+) -> tuple[str | None, str | None]:
+    """Role and gender belong to people; gender is kept only with the person's consent, because
+    it is personal data recorded for statistics alone."""
+    role = gender = None
+    if t.role:
+        if t.kind != "person":
+            problems.append(
+                FieldProblem(f"targets[{i}].role", "person_only", "only a person has a role")
+            )
+        else:
+            role = check("target_role", f"targets[{i}].role", t.role)
+    if t.gender:
+        if t.kind != "person":
+            problems.append(
+                FieldProblem(f"targets[{i}].gender", "person_only", "only a person has a gender")
+            )
+        elif not t.gender_consent:
+            problems.append(
+                FieldProblem(
+                    f"targets[{i}].gender",
+                    "consent",
+                    "record gender only if the person agreed; then set gender_consent to true",
+                )
+            )
+        else:
+            gender = check("gender", f"targets[{i}].gender", t.gender)
+    return role, gender
+
+
+def _disarm(ids: tuple[str, ...], problems: list[FieldProblem]) -> tuple[str, ...]:
+    if not ids:
+        return ()
+    from qorgau.reports.schemes import check_disarm
+
+    try:
+        return check_disarm(ids)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+        return ()

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from qorgau.domain.tlp import Tlp
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -37,6 +39,8 @@ class Role(StrEnum):
     LEGAL = "legal"
     ANALYST = "analyst"
     REPORTER = "reporter"
+    # Another organisation (CERT, NGO, journalists' union) reading what is shared with it.
+    PARTNER = "partner"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class TargetInput:
     name: str
     identifier: str | None = None
     consent_public: bool = False
+    # For people: journalist, activist... (taxonomy ``target_role``).
+    role: str | None = None
+    # Recorded only when the person agreed (``gender_consent``), for statistics.
+    gender: str | None = None
+    gender_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,18 @@ class Target:
     identifier: str | None
     normalized: str
     consent_public: bool
+    role: str | None = None
+    gender: str | None = None
+
+    @property
+    def target_type(self) -> str | None:
+        """What monitoring reports count: an outlet, or a person by role; identifiers (phones,
+        e-mails, accounts) belong to someone already counted and are not a type of their own."""
+        if self.kind in ("outlet", "website"):
+            return "outlet"
+        if self.kind == "person":
+            return self.role or "person"
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,8 @@ class ReportFields:
     home_address_leaked: bool = False
     people_targeted: int | None = None
     reach: int | None = None
+    tlp: Tlp | None = None
+    disarm_techniques: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +160,8 @@ class NewIncident:
     # Set by triage before storing: the proposal, its reasons and the signals it used.
     proposed_severity: Severity | None = None
     triage: dict[str, Any] | None = None
+    tlp: Tlp = Tlp.AMBER
+    disarm_techniques: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +200,12 @@ class Incident:
     severity_confirmed_by: int | None = None
     assignee_id: int | None = None
     assigned_at: datetime | None = None
+    tlp: Tlp = Tlp.AMBER
+    disarm_techniques: tuple[str, ...] = ()
+    legal_provision: str = "unassessed"
+    legal_outcome: str = "not_reported"
+    authorities_reported_at: datetime | None = None
+    official_response_at: datetime | None = None
 
 
 @dataclass(frozen=True)

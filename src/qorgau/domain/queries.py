@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from qorgau.domain.model import Severity, Status
+from qorgau.reports.statistics import Dimension
 
 MAX_PAGE_SIZE = 200
 T = TypeVar("T")
@@ -26,6 +27,9 @@ class IncidentQuery:
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     include_merged: bool = False
+    # The statistics' other dimensions (target type, gender, perpetrator, legal outcome and
+    # qualification), so that every figure drills down to the incidents it counted.
+    dimensions: dict[Dimension, tuple[str, ...]] = field(default_factory=dict)
     limit: int = 50
     offset: int = 0
 

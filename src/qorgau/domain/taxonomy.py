@@ -24,8 +24,12 @@ SECTIONS = (
     "perpetrator_type",
     "platform",
     "region",
+    "target_role",
+    "gender",
 )
-DEFAULT_TAXONOMY = "taxonomy-2025.1.toml"
+# Added in 2025.2: a taxonomy file written for 2025.1 still loads (with no roles or genders).
+OPTIONAL_SECTIONS = frozenset({"target_role", "gender"})
+DEFAULT_TAXONOMY = "taxonomy-2025.2.toml"
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def parse_taxonomy(text: str, origin: str) -> Taxonomy:
     sections: dict[str, dict[str, Term]] = {}
     for section in SECTIONS:
         entries = raw.get(section, [])
-        if not entries:
+        if not entries and section not in OPTIONAL_SECTIONS:
             raise ConfigurationError(f"taxonomy {origin}: section [[{section}]] is empty")
         terms: dict[str, Term] = {}
         for i, entry in enumerate(entries):

@@ -20,10 +20,17 @@ DEFAULT_LANGUAGE = "en"
 def _catalog(lang: str) -> dict[str, str]:
     if lang == DEFAULT_LANGUAGE:
         return {}
-    path = resources.files("qorgau.i18n").joinpath("locales", lang, "LC_MESSAGES", "qorgau.po")
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=lang)
-    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+    # One catalogue per area of the product (``qorgau.po``, ``reports.po``...), so that work on
+    # one area does not touch the others' files; together they are one dictionary.
+    folder = resources.files("qorgau.i18n").joinpath("locales", lang, "LC_MESSAGES")
+    merged: dict[str, str] = {}
+    for path in sorted((p for p in folder.iterdir() if p.name.endswith(".po")), key=str):
+        with path.open("rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        merged.update(
+            {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+        )
+    return merged
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention extractors look for

@@ -25,6 +25,7 @@ from qorgau.store.rows import (
     target_bidx,
 )
 from qorgau.store.search_index import match_condition
+from qorgau.store.statistics import value_condition
 from qorgau.store.tables import (
     campaigns,
     incident_attack_types,
@@ -196,6 +197,9 @@ def search(
                 )
             )
         )
+    for dim, values in q.dimensions.items():
+        if values:
+            cond.append(value_condition(dim, values))
     where = sa.and_(sa.true(), *cond)
     total = conn.execute(sa.select(sa.func.count()).select_from(incidents).where(where))
     # Page the ids first (answered from the covering list index), then read only those rows.

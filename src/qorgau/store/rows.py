@@ -24,6 +24,7 @@ from qorgau.domain.model import (
     Target,
 )
 from qorgau.domain.taxonomy import Taxonomy
+from qorgau.domain.tlp import Tlp
 from qorgau.security.fields import FieldCipher
 from qorgau.security.tokens import random_base32
 
@@ -67,6 +68,9 @@ def target_row(
         ),
         "bidx": target_bidx(cipher, t.kind, t.normalized),
         "consent_public": t.consent_public,
+        "role": t.role,
+        "gender": t.gender,
+        "target_type": t.target_type,
     }
 
 
@@ -130,6 +134,10 @@ def incident_row(
         "external_ref": new.external_ref,
         "proposed_severity": str(new.proposed_severity) if new.proposed_severity else None,
         "triage": new.triage,
+        "tlp": str(new.tlp),
+        "disarm_techniques": list(new.disarm_techniques) or None,
+        "legal_provision": "unassessed",
+        "legal_outcome": "not_reported",
         "created_at": now,
         "updated_at": now,
         **reporter_fields(cipher, new.reporter),
@@ -142,7 +150,9 @@ def decode_target(cipher: FieldCipher, row: Mapping[Any, Any]) -> Target:
         identifier = cipher.decrypt(row["identifier_enc"], "incident_targets.identifier")
     else:
         name, identifier = row["name_clear"] or "", row["identifier_clear"]
-    return Target(row["kind"], name, identifier, "", row["consent_public"])
+    return Target(
+        row["kind"], name, identifier, "", row["consent_public"], row["role"], row["gender"]
+    )
 
 
 def decode_reporter(cipher: FieldCipher, token: str | None) -> ReporterContact:
@@ -197,6 +207,12 @@ def decode_incident(
         severity_confirmed_by=row["severity_confirmed_by"],
         assignee_id=row["assignee_id"],
         assigned_at=row["assigned_at"],
+        tlp=Tlp(row["tlp"]),
+        disarm_techniques=tuple(row["disarm_techniques"] or ()),
+        legal_provision=row["legal_provision"],
+        legal_outcome=row["legal_outcome"],
+        authorities_reported_at=row["authorities_reported_at"],
+        official_response_at=row["official_response_at"],
     )
 
 
@@ -230,4 +246,7 @@ def audit_view(incident: Incident) -> dict[str, object]:
         "ongoing": incident.ongoing,
         "targets": len(incident.targets),
         "assignee_id": incident.assignee_id,
+        "tlp": str(incident.tlp),
+        "legal_provision": incident.legal_provision,
+        "disarm_techniques": list(incident.disarm_techniques),
     }

@@ -108,6 +108,15 @@ incidents = sa.Table(
     sa.Column("assigned_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Reporting and sharing (0012): who may receive the case (TLP 2.0), DISARM techniques of a
+    # disinformation incident, and what the law and the authorities did. The outcome and the
+    # two times are derived from legal_events and kept here so statistics read one table.
+    sa.Column("tlp", sa.String(12), nullable=False, server_default="amber"),
+    sa.Column("disarm_techniques", sa.JSON, nullable=True),
+    sa.Column("legal_provision", sa.String(12), nullable=False, server_default="unassessed"),
+    sa.Column("legal_outcome", sa.String(24), nullable=False, server_default="not_reported"),
+    sa.Column("authorities_reported_at", UTCDateTime, nullable=True),
+    sa.Column("official_response_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("idempotency_key"),
     # Covers the case list: any mix of these filters, sorted by report time, counted and paged
     # from the index alone.
@@ -174,7 +183,13 @@ incident_targets = sa.Table(
     sa.Column("identifier_enc", sa.Text, nullable=True),
     sa.Column("bidx", sa.String(64), nullable=False),
     sa.Column("consent_public", sa.Boolean, nullable=False),
+    # Categorical facts for statistics (0012), in clear: "outlet" or a person's role, and a
+    # gender only when the person consented to its recording.
+    sa.Column("role", sa.String(30), nullable=True),
+    sa.Column("gender", sa.String(20), nullable=True),
+    sa.Column("target_type", sa.String(30), nullable=True),
     sa.Index("ix_incident_targets_bidx", "bidx", "incident_id"),
+    sa.Index("ix_incident_targets_type", "target_type", "incident_id"),
 )
 
 notes = sa.Table(
@@ -756,4 +771,97 @@ account_actions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("org_id", "platform", "account", "action", "at"),
     sa.Index("ix_account_actions_org_at", "org_id", "at"),
+)
+
+# Steps the authorities were asked to take and took (0012); ``incidents.legal_outcome`` is
+# derived from them (domain.legal). The free-text authority and reference are encrypted: a
+# case number can identify a complainant.
+legal_events = sa.Table(
+    "legal_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("details_enc", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_legal_events_incident", "incident_id", "at"),
+)
+
+# Observables an attack left behind (attacker domains, IPs, accounts, hashes of fake media),
+# ours or from partners, one row per value: a domain reported by two partners is one indicator.
+indicators = sa.Table(
+    "indicators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(12), nullable=False),
+    sa.Column("value", sa.String(2048), nullable=False),
+    sa.Column("value_digest", sa.String(64), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("tlp", sa.String(12), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "kind", "value_digest"),
+    sa.UniqueConstraint("org_id", "uuid"),
+)
+
+indicator_incidents = sa.Table(
+    "indicator_incidents",
+    metadata,
+    sa.Column(
+        "indicator_id",
+        sa.Integer,
+        sa.ForeignKey("indicators.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index("ix_indicator_incidents_incident", "incident_id"),
+)
+
+# Alerts the organisation publishes (Atom feed, partner API): written for the public in up to
+# three languages, never the case's own title (which may name people).
+public_alerts = sa.Table(
+    "public_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("public_id", sa.String(16), nullable=False, unique=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=True),
+    sa.Column("texts", sa.JSON, nullable=False),  # {"en": {"title":..., "summary":...}, ...}
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    sa.Index("ix_public_alerts_org_published", "org_id", "published_at"),
+)
+
+# Every partner bundle or event imported, by digest: the same file twice is one import.
+partner_imports = sa.Table(
+    "partner_imports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("partner", sa.String(200), nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("incidents", sa.Integer, nullable=False),
+    sa.Column("indicators", sa.Integer, nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("imported_by", sa.Integer, nullable=True),
+    sa.UniqueConstraint("org_id", "digest"),
 )

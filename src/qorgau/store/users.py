@@ -38,6 +38,15 @@ def org_id_for(conn: sa.Connection, slug: str) -> int:
     return int(oid)
 
 
+def org_name(conn: sa.Connection, org_id: int) -> str:
+    name = conn.execute(
+        sa.select(organisations.c.name).where(organisations.c.id == org_id)
+    ).scalar_one_or_none()
+    if name is None:
+        raise NotFound(f"organisation {org_id} does not exist")
+    return str(name)
+
+
 def _user(m: sa.RowMapping) -> User:
     return User(
         m["id"], m["username"], Role(m["role"]), m["org_id"], m["display_name"], m["active"]

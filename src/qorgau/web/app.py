@@ -17,9 +17,12 @@ from qorgau.campaign_desk import CampaignDesk
 from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.escalation import EscalationLoop
+from qorgau.legal_desk import LegalDesk
 from qorgau.monitor_desk import MonitorDesk
 from qorgau.observation_desk import ObservationDesk
+from qorgau.report_desk import PublicData, ReportDesk
 from qorgau.response_desk import ResponseDesk
+from qorgau.sharing_desk import AlertDesk, SharingDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
@@ -36,6 +39,8 @@ from qorgau.web.api import (
     observations,
     reports,
     response,
+    sharing,
+    statistics,
     vault,
 )
 from qorgau.web.limits import BodySizeLimit
@@ -83,6 +88,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.agent_desk = AgentDesk(app.state.monitor_desk)
         app.state.observation_desk = ObservationDesk.for_settings(app.state.desk)
         app.state.campaign_desk = CampaignDesk(app.state.desk, app.state.vault_desk)
+        app.state.report_desk = ReportDesk(s)
+        app.state.public_data = PublicData(s)
+        app.state.legal_desk = LegalDesk(s)
+        app.state.sharing_desk = SharingDesk(s)
+        app.state.alert_desk = AlertDesk(s)
         if settings.nats_url:
             # Scale path: deliveries are handed to workers on other processes over JetStream.
             from qorgau.alerts.broker import Relay
@@ -131,6 +141,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         agents,
         observations,
         campaign_evidence,
+        statistics,
+        sharing,
         pages,
     ):
         app.include_router(module.router)

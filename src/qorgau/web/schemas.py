@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qorgau.domain.legal import LegalProvision
 from qorgau.domain.model import Role, Severity, Status
+from qorgau.domain.tlp import Tlp
 
 Short = Annotated[str, Field(max_length=200)]
 Code = Annotated[str, Field(min_length=1, max_length=40)]
@@ -24,6 +26,11 @@ class TargetIn(Strict):
     name: Annotated[str, Field(max_length=300)] = ""
     identifier: Annotated[str | None, Field(max_length=300)] = None
     consent_public: bool = False
+    role: Code | None = Field(default=None, description="People only: journalist, activist...")
+    gender: Code | None = Field(
+        default=None, description="People only, and only with their consent (gender_consent)."
+    )
+    gender_consent: bool = False
 
 
 class ReporterIn(Strict):
@@ -66,6 +73,12 @@ class ReportIn(Strict):
     reach: Annotated[int | None, Field(ge=0, le=10_000_000_000)] = Field(
         default=None, description="How many people saw the attack's content, if known."
     )
+    tlp: Tlp | None = Field(
+        default=None, description="Who the case may be shared with (TLP 2.0); default amber."
+    )
+    disarm_techniques: Annotated[list[Code], Field(max_length=20)] = Field(
+        default_factory=list, description="DISARM technique ids, e.g. T0086.002."
+    )
 
 
 class ReportAck(BaseModel):
@@ -91,6 +104,8 @@ class TargetOut(BaseModel):
     name: str
     identifier: str | None
     consent_public: bool
+    role: str | None = None
+    gender: str | None = None
 
 
 class ReporterOut(BaseModel):
@@ -135,6 +150,12 @@ class IncidentOut(BaseModel):
     severity_confirmed_at: datetime | None = None
     assignee_id: int | None = None
     assigned_at: datetime | None = None
+    tlp: Tlp = Tlp.AMBER
+    disarm_techniques: list[str] = []
+    legal_provision: str = "unassessed"
+    legal_outcome: str = "not_reported"
+    authorities_reported_at: datetime | None = None
+    official_response_at: datetime | None = None
 
 
 class PageOut(BaseModel):
@@ -158,6 +179,9 @@ class IncidentPatchIn(Strict):
     platform: Code | None = None
     region: Code | None = None
     ongoing: bool | None = None
+    tlp: Tlp | None = None
+    disarm_techniques: Annotated[list[Code] | None, Field(max_length=20)] = None
+    legal_provision: LegalProvision | None = None
 
 
 class StatusIn(Strict):

@@ -31,7 +31,12 @@ def incident_out(
         legal_refs=list(incident.legal_refs),
         targets=[
             schemas.TargetOut(
-                kind=t.kind, name=t.name, identifier=t.identifier, consent_public=t.consent_public
+                kind=t.kind,
+                name=t.name,
+                identifier=t.identifier,
+                consent_public=t.consent_public,
+                role=t.role,
+                gender=t.gender,
             )
             for t in incident.targets
         ],
@@ -54,6 +59,12 @@ def incident_out(
         severity_confirmed_at=incident.severity_confirmed_at,
         assignee_id=incident.assignee_id,
         assigned_at=incident.assigned_at,
+        tlp=incident.tlp,
+        disarm_techniques=list(incident.disarm_techniques),
+        legal_provision=incident.legal_provision,
+        legal_outcome=incident.legal_outcome,
+        authorities_reported_at=incident.authorities_reported_at,
+        official_response_at=incident.official_response_at,
     )
 
 

@@ -12,6 +12,8 @@ from qorgau.desk import IncidentPatch
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Severity, Status
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery
+from qorgau.reports.filters import build_filter
+from qorgau.reports.statistics import NOT_RECORDED
 from qorgau.web import schemas
 from qorgau.web.api.convert import incident_out, incident_page, note_out, page_fields
 from qorgau.web.auth import client_address, desk, principal, route
@@ -47,11 +49,25 @@ def list_incidents(
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     include_merged: bool = False,
+    target_type: Codes = [],  # noqa: B006
+    gender: Codes = [],  # noqa: B006
+    perpetrator_type: Codes = [],  # noqa: B006
+    legal_ref: Codes = [],  # noqa: B006
+    legal_outcome: Codes = [],  # noqa: B006
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> schemas.IncidentPage:
     d = desk(request)
     tax = d.store.taxonomy
+    # "not_recorded" (a statistic's drill-down into incidents with no region or platform) is
+    # a condition on the dimension, not a taxonomy value.
+    missing = {
+        name: list(values)
+        for name, values in (("region", region), ("platform", platform))
+        if NOT_RECORDED in values
+    }
+    region = [] if "region" in missing else region
+    platform = [] if "platform" in missing else platform
     for section, name, values in (
         ("attack_type", "attack_type", attack_type),
         ("category", "category", category),
@@ -60,6 +76,17 @@ def list_incidents(
     ):
         for v in values:
             tax.check(section, name, v)
+    extra = build_filter(
+        tax,
+        values={
+            "target_type": target_type,
+            "gender": gender,
+            "perpetrator_type": perpetrator_type,
+            "legal_ref": legal_ref,
+            "legal_outcome": legal_outcome,
+            **missing,
+        },
+    )
     query = IncidentQuery(
         text=q,
         attack_types=tuple(attack_type),
@@ -73,6 +100,7 @@ def list_incidents(
         reported_from=reported_from,
         reported_to=reported_to,
         include_merged=include_merged,
+        dimensions=extra.values,
         limit=limit,
         offset=offset,
     )
@@ -121,6 +149,11 @@ def patch_incident(
         platform=body.platform,
         region=body.region,
         ongoing=body.ongoing,
+        tlp=body.tlp,
+        disarm_techniques=(
+            tuple(body.disarm_techniques) if body.disarm_techniques is not None else None
+        ),
+        legal_provision=body.legal_provision,
     )
     return incident_out(desk(request).update(who, public_id, patch, client_address(request)))
 

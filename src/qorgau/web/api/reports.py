@@ -38,7 +38,10 @@ def report_fields(body: schemas.ReportIn) -> ReportFields:
         severity=body.severity,
         legal_refs=tuple(body.legal_refs),
         targets=tuple(
-            TargetInput(t.kind, t.name, t.identifier, t.consent_public) for t in body.targets
+            TargetInput(
+                t.kind, t.name, t.identifier, t.consent_public, t.role, t.gender, t.gender_consent
+            )
+            for t in body.targets
         ),
         reporter=ReporterContact(
             body.reporter.name,
@@ -54,6 +57,8 @@ def report_fields(body: schemas.ReportIn) -> ReportFields:
         home_address_leaked=body.home_address_leaked,
         people_targeted=body.people_targeted,
         reach=body.reach,
+        tlp=body.tlp,
+        disarm_techniques=tuple(body.disarm_techniques),
     )
 
 
