@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns messages clean
+.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports assets messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+## Rebuild the interactive-charts bundle from the npm registry (committed; needs Node.js)
+assets:
+	cd assets/charts && npm ci --no-audit --no-fund && npm run build
+	cp assets/charts/dist/qorgau-charts.js src/qorgau/web/static/qorgau-charts.js
 
 ## Make sure the local PostgreSQL the tests use is running
 services:
@@ -64,6 +69,11 @@ bench-detect: $(STAMP) services
 ## Campaign detectors: co-sharing beside the QUT toolkit (german_elections), near-duplicates
 ## over a million posts beside the exhaustive method, the threat classifier on held-out public
 ## data, look-alike precision and recall, perceptual-hash robustness
+## Reports and sharing: quarterly report (HTML, PDF) and STIX export from 10,000 incidents,
+## statistics API p95 on 100,000 incidents on SQLite and PostgreSQL
+bench-reports: $(STAMP) services
+	$(BIN)/python -m benchmarks.reports
+
 bench-campaigns: $(STAMP)
 	$(BIN)/python -m benchmarks.co_sharing
 	$(BIN)/python -m benchmarks.near_duplicates --full --sample 2000

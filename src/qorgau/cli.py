@@ -372,10 +372,42 @@ def demo(
         from qorgau.cli_detect import load_demo_traffic
 
         load_demo_traffic(store)
+        _demo_year(store)
     finally:
         store.close()
     if serve_after:
         serve(data_dir=data_dir, database_url=database_url, host=host, port=port)
+
+
+DEMO_YEAR, DEMO_YEAR_INCIDENTS = 2025, 1500
+
+
+def _demo_year(store: Any) -> None:
+    """A generated year of incidents beside the real cases, once, so that the statistics, the
+    quarterly report and the exports have a full year to work on."""
+    import sqlalchemy as sa
+
+    from qorgau.demo.year import generate_year
+    from qorgau.store.tables import audit_events
+
+    with store.read() as conn:
+        done = conn.execute(
+            sa.select(audit_events.c.id)
+            .where(audit_events.c.actor_name == f"demo:year:{DEMO_YEAR}")
+            .limit(1)
+        ).first()
+    if done is not None:
+        return
+    summary = generate_year(store, year=DEMO_YEAR, incidents=DEMO_YEAR_INCIDENTS, seed=DEMO_YEAR)
+    out.print(
+        t(
+            "Generated year {year}: {n} incidents (try: qorgau report monitoring --period "
+            "{year}-Q2 --lang kk --out report.pdf).",
+            year=DEMO_YEAR,
+            n=summary.incidents,
+        ),
+        highlight=False,
+    )
 
 
 def _demo_roster(desk: Any) -> None:

@@ -24,6 +24,7 @@ from qorgau.cli import DataDir, DbUrl, err, fail, guarded, opened_store, out, se
 from qorgau.domain.model import Principal
 from qorgau.domain.tlp import Tlp
 from qorgau.errors import InvalidInput
+from qorgau.i18n import N_
 from qorgau.legal_desk import LegalDesk
 from qorgau.report_desk import PublicData, ReportDesk
 from qorgau.sharing_desk import SharingDesk
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(share_app, name="share")
     app.add_typer(indicator_app, name="indicators")
     app.add_typer(legal_app, name="legal")
+    app.command("generate-year")(generate_year_cmd)
 
 
 @dataclass
@@ -382,7 +384,9 @@ def indicators_add(
             description=description,
             incidents_=incident or [],
         )
-    msg = "Indicator added: {kind} {value}" if created else "Indicator known: {kind} {value}"
+    msg = (
+        N_("Indicator added: {kind} {value}") if created else N_("Indicator known: {kind} {value}")
+    )
     out.print(t(msg, kind=str(ind.kind), value=ind.value), highlight=False)
 
 
@@ -433,3 +437,35 @@ def legal_add(
             d.who, public_id, kind=kind, at=at, authority=authority, reference=reference
         )
     out.print(t("Legal outcome now: {outcome}", outcome=str(state.outcome)), highlight=False)
+
+
+# -- a generated year --------------------------------------------------------------------------
+@guarded
+def generate_year_cmd(
+    year: Annotated[int, typer.Option("--year", help="A finished year, e.g. 2025")],
+    incidents: Annotated[int, typer.Option("--incidents", help="How many incidents")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same year")] = 2025,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Write a made-up but realistic year of incidents (for demos, reports and benchmarks)."""
+    from qorgau.demo.year import generate_year
+
+    with opened_store(settings(data_dir, database_url)) as store:
+        summary = generate_year(store, year=year, incidents=incidents, seed=seed)
+    out.print(
+        t(
+            "{n} incidents generated for {year} ({q1}, {q2}, {q3}, {q4} by quarter), "
+            "{events} legal steps, {indicators} indicators, in {seconds:.1f} s.",
+            n=summary.incidents,
+            year=year,
+            q1=summary.by_quarter[0],
+            q2=summary.by_quarter[1],
+            q3=summary.by_quarter[2],
+            q4=summary.by_quarter[3],
+            events=summary.legal_events,
+            indicators=summary.indicators,
+            seconds=summary.seconds,
+        ),
+        highlight=False,
+    )

@@ -56,7 +56,7 @@ def test_user_add_generates_a_password_and_a_token(data_dir: Path) -> None:
     no_traceback(bad)
     assert bad.stderr.strip().splitlines() == [
         "error: role: unknown role 'wizard'; allowed: admin, coordinator, responder, legal, "
-        "analyst, reporter [enum]"
+        "analyst, reporter, partner [enum]"
     ]
     dup = qorgau("user", "add", "aigerim", "--role", "legal", data_dir=data_dir)
     assert dup.returncode == 2 and "taken" in dup.stderr

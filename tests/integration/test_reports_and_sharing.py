@@ -516,3 +516,27 @@ def test_tracker_rows_carry_only_public_incidents(
     assert rows[0]["country"] and rows[0]["date"] == "2025-05-06"
     unknown = client.get("/api/v1/share/trackers/rsf", headers=accounts["coordinator"].headers)
     assert unknown.status_code == 422
+
+
+def test_public_statistics_page_counts_only_released_rows(
+    client: TestClient, accounts: dict[str, Account], quarter: dict[str, str]
+) -> None:
+    page = client.get("/statistics", params={"lang": "kk", "by": "category"})
+    assert page.status_code == 200, page.text
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe-eval" not in csp
+    html = page.text
+    assert 'lang="kk"' in html and "Журналистер мен БАҚ-қа шабуылдар" in html
+    assert "Секретный Источник" not in html and "Бажкенова" not in html
+    assert "<svg" in html  # the chart, drawn on the server
+    public = client.get("/api/v1/public/stats", params={"by": "category"}).json()["counts"]
+    for value, n in public.items():
+        assert f'<td class="n">{n}</td>' in html, value
+    narrowed = client.get(
+        "/statistics", params={"lang": "en", "by": "attack_types", "period": "2025-03"}
+    )
+    assert narrowed.status_code == 200
+    table = narrowed.text.split('<table id="counts">')[1].split("</table>")[0]
+    assert "DDoS attack" in table and "Website blocking" not in table
+    bad = client.get("/statistics", params={"by": "names"})
+    assert bad.status_code == 422

@@ -433,3 +433,21 @@ def test_third_party_bundle_imports_with_defaults() -> None:
     assert indicator.value == "kaz-news-login.example"
     assert indicator.tlp is Tlp.AMBER
     assert incident.indicator_keys == ("domain:kaz-news-login.example",)
+
+
+def test_an_incident_with_nobody_nameable_still_validates_and_round_trips() -> None:
+    """Found on a generated year: STIX forbids empty lists, so no targets means no key."""
+    at = datetime(2025, 5, 6, 4, 0, tzinfo=UTC)
+    bare = _incident(
+        uuid="0f8fad5b-d9cb-469f-a165-70867728950e",
+        public_id="QG-BARE0001",
+        title="Threats",
+        reported_at=at,
+        updated_at=at,
+        tlp=Tlp.GREEN,
+    )
+    bundle = SharingBundle("Adil Soz", bare.updated_at, (bare,), ())
+    text = stix_bundle(bundle, Tlp.GREEN)
+    assert validate_stix(text) == []
+    (back,) = parse_stix_bundle(text, "x").incidents
+    assert back.targets == () and back.uuid == bare.uuid

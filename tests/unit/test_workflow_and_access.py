@@ -33,7 +33,14 @@ def test_every_action_has_a_policy_and_analysts_see_only_aggregates() -> None:
         Action.LOGIN,
         Action.HEALTH,
         Action.REGISTER_READ,  # the register of blocked resources is public
+        Action.PUBLIC_DATA,  # k-anonymous public dataset and page
+        Action.ALERT_READ,  # published alerts are public
+        # The monitoring report: aggregates, and notable cases described for publication.
+        Action.REPORT_BUILD,
     }
+    partner_actions = {a for a, roles in POLICY.items() if Role.PARTNER in roles}
+    public = {a for a, roles in POLICY.items() if None in roles}
+    assert partner_actions == {*public, Action.SELF_READ, Action.PARTNER_FEED}
 
 
 def test_anonymous_gets_401_and_wrong_role_403() -> None:

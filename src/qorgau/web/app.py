@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qorgau
@@ -27,7 +28,7 @@ from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.vault_desk import VaultDesk
-from qorgau.web import errors, pages
+from qorgau.web import errors, pages, stats_page
 from qorgau.web.api import (
     accounts,
     agents,
@@ -144,8 +145,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         statistics,
         sharing,
         pages,
+        stats_page,
     ):
         app.include_router(module.router)
+    # Scripts and styles the pages load, served by Qorgau itself: no CDN learns who reads.
+    app.mount("/static", StaticFiles(packages=[("qorgau.web", "static")]), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app
