@@ -529,6 +529,10 @@ def test_public_statistics_page_counts_only_released_rows(
     assert 'lang="kk"' in html and "Журналистер мен БАҚ-қа шабуылдар" in html
     assert "Секретный Источник" not in html and "Бажкенова" not in html
     assert "<svg" in html  # the chart, drawn on the server
+    # ...and its spec for the interactive version, one bar per row of the table.
+    raw = html.split('class="vega-lite-spec" data-target="chart">')[1].split("</script>")[0]
+    spec = json.loads(raw)
+    assert len(spec["data"]["values"]) == html.count('<td class="n">')
     public = client.get("/api/v1/public/stats", params={"by": "category"}).json()["counts"]
     for value, n in public.items():
         assert f'<td class="n">{n}</td>' in html, value

@@ -123,7 +123,10 @@ def statistics_page(
             title=attribute_label(by, language),
             lang=language,
         )
+        # vl-convert draws the SVG from the spec and escapes the labels in it.
         chart = Markup(charts.to_svg(spec))
+        spec["encoding"]["tooltip"][0]["title"] = attribute_label(by, language)
+        spec_json = script_json(spec)
     options = {
         a: sorted(
             ((v, label(a, v)) for v in count_public(ds, a)), key=lambda x: (x[1].casefold(), x[0])
