@@ -74,7 +74,13 @@ def _generate(store: Any, n: int) -> float:
 
     t0 = time.perf_counter()
     generate_year(store, year=YEAR, incidents=n, seed=8)
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    if store.engine.dialect.name == "postgresql":
+        # What autovacuum does after a bulk load: the visibility map lets the statistics read
+        # the covering index alone (index-only scans).
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    return elapsed
 
 
 def bench_report_and_stix(tmp: Path) -> dict[str, float]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from qorgau.domain import access
 from qorgau.domain.access import Action
-from qorgau.domain.legal import NO_ACTION, LegalOutcome
+from qorgau.domain.legal import NO_ACTION
 from qorgau.domain.model import Incident, Principal
 from qorgau.errors import InvalidInput
 from qorgau.i18n import LANGUAGES, gettext
@@ -144,43 +144,21 @@ class ReportDesk:
     def _advocacy(
         self, conn: sa.Connection, org_id: int, flt: StatsFilter, now: datetime
     ) -> Advocacy:
-        c = incidents.c
-        where = stats_repo.counted(org_id, flt)
-        total, provisions = stats_repo.breakdown(conn, org_id, Dimension.OUTCOME, flt)
-        outcome = provisions
-        prov_rows = conn.execute(
-            sa.select(c.legal_provision, sa.func.count()).where(where).group_by(c.legal_provision)
+        found = stats_repo.legal_counts(
+            conn,
+            org_id,
+            flt,
+            no_action=[str(x) for x in NO_ACTION],
+            overdue=now - timedelta(days=RESPONSE_WAIT_DAYS),
         )
-        provision = {str(k): int(n) for k, n in prov_rows}
-        reported = conn.execute(
-            sa.select(c.legal_outcome, c.authorities_reported_at, c.official_response_at).where(
-                where, c.authorities_reported_at.is_not(None)
-            )
-        ).all()
-        wait = timedelta(days=RESPONSE_WAIT_DAYS)
-        no_action = sum(
-            1
-            for o, rep, resp in reported
-            if o in {str(x) for x in NO_ACTION}
-            or (o == LegalOutcome.AWAITING_RESPONSE and resp is None and now - rep > wait)
-        )
-        awaiting = sum(
-            1
-            for o, rep, resp in reported
-            if o == LegalOutcome.AWAITING_RESPONSE and resp is None and now - rep <= wait
-        )
-        days = [
-            max(0.0, (resp - rep) / timedelta(days=1))
-            for _, rep, resp in reported
-            if resp is not None
-        ]
+        outcome, days = found.by_outcome, found.days_to_response
         return Advocacy(
-            incidents=total,
-            no_legal_provision=provision.get("none", 0),
-            provision_unassessed=provision.get("unassessed", 0),
-            reported_to_authorities=len(reported),
-            no_action=no_action,
-            awaiting_response=awaiting,
+            incidents=found.incidents,
+            no_legal_provision=found.by_provision.get("none", 0),
+            provision_unassessed=found.by_provision.get("unassessed", 0),
+            reported_to_authorities=found.reported,
+            no_action=found.no_action,
+            awaiting_response=found.awaiting,
             investigations_opened=sum(
                 outcome.get(k, 0)
                 for k in ("investigation_opened", "charges_brought", "conviction", "acquittal")

@@ -354,6 +354,21 @@ def test_stix_export_validates_and_respects_tlp_and_consent(
     assert partner.status_code == 200
     kinds = [o for o in json.loads(partner.text)["objects"] if o["type"] == "incident"]
     assert len(kinds) == 2
+    feed = client.get("/api/v1/partner/feed", headers=accounts["partner"].headers).json()
+    assert {i["tlp"] for i in feed["incidents"]} == {"clear", "green"}
+    flood = next(i for i in feed["incidents"] if "phone_flooding" in i["attack_types"])
+    assert flood["indicators"] == ["domain:orda-kz.com"]
+    assert {t["name"] for t in flood["targets"]} == {"Orda.kz", None}  # editor not consenting
+    assert [i["value"] for i in feed["indicators"]] == ["orda-kz.com"]
+    later = client.get(
+        "/api/v1/partner/feed",
+        params={"since": "2099-01-01T00:00:00Z"},
+        headers=accounts["partner"].headers,
+    ).json()
+    assert later["incidents"] == [] and later["indicators"] == []
+    assert (
+        client.get("/api/v1/partner/feed", headers=accounts["analyst"].headers).status_code == 403
+    )
 
 
 def test_misp_events_round_trip_into_another_organisation(

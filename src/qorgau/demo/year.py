@@ -807,6 +807,10 @@ def generate_year(
                 new_indicators.add(ind_id)
                 n_links += len(linked)
             index_pending(conn)
+    with store.write() as conn:
+        # Thousands of new rows: refresh the query planner's statistics now, as PostgreSQL's
+        # autovacuum would later and SQLite never does on its own.
+        conn.exec_driver_sql("ANALYZE")
     return YearSummary(
         year=year,
         seed=seed,

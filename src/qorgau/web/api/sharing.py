@@ -243,6 +243,85 @@ def partner_stix(request: Request, who: Who, period: PeriodQ = None) -> Response
     return Response(sd(request).stix(who, Tlp.GREEN, _period(period)), media_type=STIX_MEDIA_TYPE)
 
 
+class SharedTargetOut(BaseModel):
+    kind: str
+    name: str | None
+    role: str | None
+
+
+class SharedIncidentOut(BaseModel):
+    id: str = Field(description="Stable UUID of the case, the same in STIX and MISP")
+    title: str
+    summary: str
+    started_at: datetime | None
+    reported_at: datetime
+    updated_at: datetime
+    attack_types: list[str]
+    category: str
+    platform: str | None
+    region: str | None
+    perpetrator_type: str
+    severity: str
+    status: str
+    legal_outcome: str
+    tlp: Tlp
+    targets: list[SharedTargetOut]
+    disarm_techniques: list[str]
+    indicators: list[str] = Field(description="kind:value of the indicators involved")
+
+
+class PartnerFeedOut(BaseModel):
+    organisation: str
+    produced_at: datetime
+    incidents: list[SharedIncidentOut]
+    indicators: list[IndicatorOut]
+
+
+@router.get(
+    "/api/v1/partner/feed",
+    response_model=PartnerFeedOut,
+    summary="For partner tokens: shared incidents and indicators (up to TLP:GREEN) as plain"
+    " JSON, optionally only those changed since a time",
+    **route(Action.PARTNER_FEED),
+)
+def partner_feed(
+    request: Request,
+    who: Who,
+    period: PeriodQ = None,
+    since: Annotated[datetime | None, Query(description="Only what changed after this")] = None,
+) -> PartnerFeedOut:
+    b = sd(request).bundle(who, Tlp.GREEN, _period(period))
+    incidents = [i for i in b.incidents if since is None or i.updated_at > since]
+    return PartnerFeedOut(
+        organisation=b.organisation,
+        produced_at=b.produced_at,
+        incidents=[
+            SharedIncidentOut(
+                id=i.uuid,
+                title=i.title,
+                summary=i.summary,
+                started_at=i.started_at,
+                reported_at=i.reported_at,
+                updated_at=i.updated_at,
+                attack_types=list(i.attack_types),
+                category=i.category,
+                platform=i.platform,
+                region=i.region,
+                perpetrator_type=i.perpetrator_type,
+                severity=i.severity,
+                status=i.status,
+                legal_outcome=i.legal_outcome,
+                tlp=i.tlp,
+                targets=[SharedTargetOut(kind=t.kind, name=t.name, role=t.role) for t in i.targets],
+                disarm_techniques=list(i.disarm_techniques),
+                indicators=list(i.indicator_keys),
+            )
+            for i in incidents
+        ],
+        indicators=[indicator_out(i) for i in b.indicators if since is None or i.last_seen > since],
+    )
+
+
 # -- public alerts ---------------------------------------------------------------------------
 class AlertText(Strict):
     title: Annotated[str, Field(min_length=1, max_length=300)]
