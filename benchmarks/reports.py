@@ -8,6 +8,7 @@
 
     python -m benchmarks.reports            # 10,000 and 100,000 incidents
     QUICK=1 python -m benchmarks.reports    # 2,000 and 20,000
+    BENCH_PARTS=sqlite,postgresql python -m benchmarks.reports   # the statistics API only
 """
 
 from __future__ import annotations
@@ -223,12 +224,14 @@ def main() -> None:
     print(f"# Reports and sharing — {started:%Y-%m-%d %H:%M} UTC")
     print(f"Machine: {machine()}")
     print(f"Command: {'QUICK=1 ' if QUICK else ''}python -m benchmarks.reports\n")
+    parts = os.environ.get("BENCH_PARTS", "report,sqlite,postgresql").split(",")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        print(f"## Report, STIX and MISP from {SMALL:,} incidents (SQLite)")
-        for k, v in bench_report_and_stix(tmp).items():
-            print(f"- {k}: {v:,.2f}")
-        for backend in ("sqlite", "postgresql"):
+        if "report" in parts:
+            print(f"## Report, STIX and MISP from {SMALL:,} incidents (SQLite)")
+            for k, v in bench_report_and_stix(tmp).items():
+                print(f"- {k}: {v:,.2f}")
+        for backend in [p for p in ("sqlite", "postgresql") if p in parts]:
             print(f"\n## Statistics API, {LARGE:,} incidents, {backend}")
             for k, v in bench_stats_api(tmp, backend).items():
                 print(f"- {k}: {v:,.1f}")

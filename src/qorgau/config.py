@@ -61,6 +61,9 @@ class Settings:
     # An organisation's adapted copy of the monitoring-report templates ('qorgau report
     # templates DIR' writes one); None uses the shipped ones.
     report_template_dir: Path | None = None
+    # How often the public dataset may be re-released (minutes): rarer releases make it
+    # harder to pick out a new case by comparing two of them.
+    public_refresh_minutes: int = 24 * 60
     # Reachability monitor: resolvers every agent queries besides its system one
     # ("udp://IP:53", "tcp://IP:53"), an extra CA the server's control measurements trust (a
     # lab's), and the per-step timeout of a measurement.
@@ -154,6 +157,7 @@ class Settings:
             tsa_url=env.get("QORGAU_TSA_URL") or None,
             s3=tuple(sorted((k, v) for k, v in env.items() if k.startswith("QORGAU_S3_"))),
             tsa_ca_file=Path(env["QORGAU_TSA_CA_FILE"]) if env.get("QORGAU_TSA_CA_FILE") else None,
+            public_refresh_minutes=integer("QORGAU_PUBLIC_REFRESH_MINUTES", 24 * 60),
             report_template_dir=Path(env["QORGAU_REPORT_TEMPLATES"])
             if env.get("QORGAU_REPORT_TEMPLATES")
             else None,

@@ -305,15 +305,18 @@ class ReportDesk:
 
 
 class PublicData:
-    """The public, pseudonymised dataset, rebuilt only when the incidents change.
+    """The public, pseudonymised dataset, released at most once per refresh interval.
 
-    Building it reads and generalises every incident; the public statistics page asks for it
-    on every view, so the last release is kept until the data it came from changes.
+    Building it reads and generalises every incident, so it is not rebuilt per page view. It
+    is also not rebuilt at every new incident on purpose: two releases a minute apart differ by
+    the one case added in between, and someone who knows when it was reported could pick its
+    row out. A release stands until the interval has passed *and* the data has changed.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, refresh: timedelta = timedelta(hours=24)) -> None:
         self.store = store
-        self._cache: dict[tuple[int, int], tuple[tuple[object, ...], PublicDataset]] = {}
+        self.refresh = refresh
+        self._cache: dict[tuple[int, int], tuple[tuple[object, ...], datetime, PublicDataset]] = {}
 
     def dataset(self, principal: Principal, k: int = DEFAULT_K) -> PublicDataset:
         access.authorize(principal, Action.PUBLIC_DATA)
@@ -322,19 +325,22 @@ class PublicData:
         org_id = principal.org_id
         c = incidents.c
         where = sa.and_(stats_repo.counted(org_id, StatsFilter()), c.tlp != "red")
+        now = self.store.now()
         with self.store.read() as conn:
             version = tuple(
                 conn.execute(
-                    sa.select(sa.func.count(), sa.func.max(c.updated_at)).where(where)
+                    sa.select(sa.func.count(), sa.func.max(c.id), sa.func.max(c.updated_at)).where(
+                        where
+                    )
                 ).one()
             )
             cached = self._cache.get((org_id, k))
-            if cached and cached[0] == version:
-                return cached[1]
+            if cached and (cached[0] == version or now - cached[1] < self.refresh):
+                return cached[2]
             rows = conn.execute(sa.select(incidents).where(where)).mappings().all()
             found = incident_repo.load_many(
                 conn, self.store.cipher, self.store.taxonomy, rows, reveal=True
             )
         ds = publish([public_candidate(i) for i in found], k=k)
-        self._cache[(org_id, k)] = (version, ds)
+        self._cache[(org_id, k)] = (version, now, ds)
         return ds

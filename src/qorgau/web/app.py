@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -90,7 +91,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.observation_desk = ObservationDesk.for_settings(app.state.desk)
         app.state.campaign_desk = CampaignDesk(app.state.desk, app.state.vault_desk)
         app.state.report_desk = ReportDesk(s)
-        app.state.public_data = PublicData(s)
+        app.state.public_data = PublicData(
+            s, refresh=timedelta(minutes=settings.public_refresh_minutes)
+        )
         app.state.legal_desk = LegalDesk(s)
         app.state.sharing_desk = SharingDesk(s)
         app.state.alert_desk = AlertDesk(s)
