@@ -21,7 +21,7 @@ from qorgau.domain.access import Action
 from qorgau.domain.intake import validate_report
 from qorgau.domain.model import Perpetrator, Principal, ReportFields, Role, Severity, TargetInput
 from qorgau.domain.tlp import Tlp
-from qorgau.errors import Conflict, InvalidInput
+from qorgau.errors import Conflict, FieldProblem, InvalidInput
 from qorgau.reports import indicators as indicator_rules
 from qorgau.reports.model import Indicator, SharedIncident, SharingBundle, indicator_key
 from qorgau.reports.periods import Period
@@ -338,9 +338,19 @@ class SharingDesk:
         actor = Actor.of(principal, address)
         jobs: list[IntakeJob] = []
         for inc in bundle.incidents:
+            try:
+                new = validate_report(self._fields(inc, partner), self.store.taxonomy, now)
+            except InvalidInput as exc:
+                # Name the partner's incident, so they can fix their file; nothing is stored.
+                raise InvalidInput(
+                    [
+                        FieldProblem(f"incident {inc.uuid}: {p.field}", p.rule, p.message)
+                        for p in exc.problems
+                    ]
+                ) from exc
             jobs.append(
                 IntakeJob(
-                    new=validate_report(self._fields(inc, partner), self.store.taxonomy, now),
+                    new=new,
                     org_id=principal.org_id,
                     reporter_user_id=None,
                     actor=actor,

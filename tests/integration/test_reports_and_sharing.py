@@ -559,3 +559,45 @@ def test_public_statistics_page_counts_only_released_rows(
     assert "DDoS attack" in table and "Website blocking" not in table
     bad = client.get("/statistics", params={"by": "names"})
     assert bad.status_code == 422
+
+
+def test_a_partner_incident_that_breaks_a_rule_is_named_and_nothing_is_stored(
+    client: TestClient, accounts: dict[str, Account]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from qorgau.reports.model import Indicator, IndicatorKind, SharedIncident, SharingBundle, Tlp
+    from qorgau.reports.stix import stix_bundle
+
+    at = datetime(2025, 6, 4, 5, 0, tzinfo=UTC)
+    bad = SharedIncident(
+        public_id="P-1",
+        uuid="6ba7b810-9dad-41d1-80b4-00c04fd430c8",
+        title="Started after it was reported",
+        summary="",
+        started_at=at + timedelta(days=3),
+        reported_at=at,
+        updated_at=at,
+        attack_types=("ddos",),
+        category="safety",
+        platform=None,
+        region=None,
+        perpetrator_type="unknown",
+        severity="high",
+        status="new",
+        legal_outcome="not_reported",
+        tlp=Tlp.GREEN,
+        indicator_keys=("domain:ddos-for-hire.example",),
+    )
+    ind = Indicator(IndicatorKind.DOMAIN, "ddos-for-hire.example", at, at, Tlp.GREEN, "booter")
+    text = stix_bundle(SharingBundle("CERT", at, (bad,), (ind,)), Tlp.GREEN)
+    other = accounts["other_coordinator"]
+    r = client.post(
+        "/api/v1/share/import",
+        params={"partner": "CERT", "format": "stix"},
+        content=text.encode(),
+        headers={**other.headers, "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert f"incident {bad.uuid}: started_at" in r.text
+    assert client.get("/api/v1/indicators", headers=other.headers).json()["total"] == 0
