@@ -93,6 +93,23 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def writable_file(path: Path, option: str) -> Path:
+    """Refuse an output file that cannot be written before any work is done."""
+    if path.is_dir():
+        fail(InvalidInput.single(option, "file", f"{path} is a folder; give a file name in it"))
+    if not path.parent.is_dir():
+        fail(
+            InvalidInput.single(option, "folder", f"{path.parent} does not exist; create it first")
+        )
+    return path
+
+
+def readable_file(path: Path, option: str) -> Path:
+    if not path.is_file():
+        fail(InvalidInput.single(option, "exists", f"{path} is not a file; check the path"))
+    return path
+
+
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (default: $QORGAU_DATA_DIR or ./qorgau-data)"),

@@ -28,8 +28,10 @@ from qorgau.cli import (
     guarded,
     opened_store,
     out,
+    readable_file,
     settings,
     t,
+    writable_file,
 )
 from qorgau.errors import InvalidInput
 
@@ -72,10 +74,10 @@ def co_sharing_cmd(
     from qorgau.detect import coordination_arrays as arrays
     from qorgau.detect.coordination_csv import ShareColumns, read_shares, write_edges, write_pairs
 
-    _readable(input_file, "input")
-    _writable(edges_out, "edges_out")
+    readable_file(input_file, "input")
+    writable_file(edges_out, "edges_out")
     if pairs_out is not None:
-        _writable(pairs_out, "pairs_out")
+        writable_file(pairs_out, "pairs_out")
     if time_window <= 0:
         fail(InvalidInput.single("time_window", "range", "give --time-window above 0, e.g. 10"))
     if min_participation < 0:
@@ -158,26 +160,9 @@ def _opened_campaigns(data_dir: Path | None, database_url: str | None) -> Iterat
         yield CampaignDesk(CaseDesk(store))
 
 
-def _writable(path: Path, option: str) -> Path:
-    """Refuse an output file that cannot be written before any work is done."""
-    if path.is_dir():
-        fail(InvalidInput.single(option, "file", f"{path} is a folder; give a file name in it"))
-    if not path.parent.is_dir():
-        fail(
-            InvalidInput.single(option, "folder", f"{path.parent} does not exist; create it first")
-        )
-    return path
-
-
-def _readable(path: Path, option: str) -> Path:
-    if not path.is_file():
-        fail(InvalidInput.single(option, "exists", f"{path} is not a file; check the path"))
-    return path
-
-
 def _read_document(path: Path) -> Any:
     """A registry file as JSON or TOML, refused with the parser's own words if it is neither."""
-    _readable(path, "file")
+    readable_file(path, "file")
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
@@ -354,7 +339,7 @@ def accounts_appeal(
     """The appeal package for a platform's escalation team: timeline, evidence, clusters."""
     from qorgau.detect.appeal_package import write_appeal_zip
 
-    _writable(out_file, "out")
+    writable_file(out_file, "out")
     with _opened_campaigns(data_dir, database_url) as desk:
         package = desk.appeal(
             desk.cases.system("cli"),
@@ -393,7 +378,7 @@ def media_check(
     if not file.is_file():
         fail(InvalidInput.single("file", "exists", f"{file} does not exist"))
     pem = (
-        _readable(anchors, "anchors").read_text(encoding="utf-8", errors="replace")
+        readable_file(anchors, "anchors").read_text(encoding="utf-8", errors="replace")
         if anchors
         else None
     )
@@ -489,8 +474,8 @@ def near_duplicates_cmd(
     from qorgau.detect.detectors.near_duplicate_texts import redact
     from qorgau.observe.importers import read_observations_jsonl
 
-    _readable(input_file, "input")
-    _writable(out_file, "out")
+    readable_file(input_file, "input")
+    writable_file(out_file, "out")
     if workers < 1:
         fail(InvalidInput.single("workers", "range", "give --workers 1 or more"))
     if min_accounts < 2:

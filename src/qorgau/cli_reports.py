@@ -20,7 +20,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qorgau.cli import DataDir, DbUrl, err, fail, guarded, opened_store, out, settings, t
+from qorgau.cli import (
+    DataDir,
+    DbUrl,
+    err,
+    fail,
+    guarded,
+    opened_store,
+    out,
+    settings,
+    t,
+    writable_file,
+)
 from qorgau.domain.model import Principal
 from qorgau.domain.tlp import Tlp
 from qorgau.errors import InvalidInput
@@ -70,14 +81,6 @@ def _desks(data_dir: Path | None, database_url: str | None) -> Iterator[Desks]:
     with opened_store(settings(data_dir, database_url)) as store:
         who = CaseDesk(store).system("cli")
         yield Desks(store, who, ReportDesk(store), SharingDesk(store))
-
-
-def _writable(path: Path, option: str) -> Path:
-    if path.is_dir():
-        fail(InvalidInput.single(option, "file", f"{path} is a folder; give a file name in it"))
-    if not path.parent.is_dir():
-        fail(InvalidInput.single(option, "folder", f"{path.parent} does not exist; create it"))
-    return path
 
 
 def _emit(data: str | bytes, dest: Path | None) -> None:
@@ -187,9 +190,9 @@ def report_monitoring(
     from qorgau.reports.periods import parse_period
     from qorgau.reports.render import pdf_page_png, render_html, render_pdf
 
-    _writable(out_file, "out")
+    writable_file(out_file, "out")
     if page_png is not None:
-        _writable(page_png, "page_png")
+        writable_file(page_png, "page_png")
     p = parse_period(period)
     with _desks(data_dir, database_url) as d:
         data = d.reports.report_data(d.who, p, _lang(lang))
@@ -240,7 +243,7 @@ def public_export(
     if format not in ("csv", "json"):
         fail(InvalidInput.single("format", "choice", "use csv or json"))
     if out_file is not None:
-        _writable(out_file, "out")
+        writable_file(out_file, "out")
     with _desks(data_dir, database_url) as d:
         ds = PublicData(d.store).dataset(d.who, k)
         now = d.store.now()
@@ -274,7 +277,7 @@ def share_stix(
     from qorgau.reports.stix import validate_stix
 
     if out_file is not None:
-        _writable(out_file, "out")
+        writable_file(out_file, "out")
     with _desks(data_dir, database_url) as d:
         text = d.sharing.stix(d.who, _tlp(tlp), parse_period(period) if period else None)
     if validate:
@@ -299,7 +302,7 @@ def share_misp(
     from qorgau.reports.periods import parse_period
 
     if out_file is not None:
-        _writable(out_file, "out")
+        writable_file(out_file, "out")
     with _desks(data_dir, database_url) as d:
         events = d.sharing.misp(d.who, _tlp(tlp), parse_period(period) if period else None)
     _emit(json.dumps(events, ensure_ascii=False, indent=1), out_file)

@@ -192,6 +192,7 @@ class SharingDesk:
             )
             links = indicator_repo.links_for(conn, [i.id for i in found])
             every, _ = indicator_repo.list_for_org(conn, principal.org_id)
+            linked_anywhere = indicator_repo.linked_ids(conn, principal.org_id)
             org = users.org_name(conn, principal.org_id)
         shared: list[SharedIncident] = []
         linked_ids: set[int] = set()
@@ -204,25 +205,12 @@ class SharingDesk:
             shared.append(shared_incident(inc, self.store.taxonomy, tuple(sorted(keys))))
         # Indicators of incidents outside the export stay out too, unless they were shared on
         # their own (not linked to any case): a link must not leak a case's existence.
-        linked_anywhere = self._linked_indicator_ids(principal.org_id)
         inds = tuple(
             i
             for ind_id, i in every
             if i.tlp.within(ceiling) and (ind_id in linked_ids or ind_id not in linked_anywhere)
         )
         return SharingBundle(org, self.store.now(), tuple(shared), inds)
-
-    def _linked_indicator_ids(self, org_id: int) -> set[int]:
-        from qorgau.store.tables import indicator_incidents, indicators
-
-        with self.store.read() as conn:
-            return set(
-                conn.execute(
-                    sa.select(indicator_incidents.c.indicator_id)
-                    .join(indicators, indicators.c.id == indicator_incidents.c.indicator_id)
-                    .where(indicators.c.org_id == org_id)
-                ).scalars()
-            )
 
     def stix(self, principal: Principal, ceiling: Tlp, period: Period | None = None) -> str:
         from qorgau.reports.stix import stix_bundle

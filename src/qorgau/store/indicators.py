@@ -140,3 +140,14 @@ def links_for(
         for r in rows:
             out.setdefault(int(r["incident_id"]), []).append((int(r["id"]), _indicator(r)))
     return out
+
+
+def linked_ids(conn: sa.Connection, org_id: int) -> set[int]:
+    """Indicators of the organisation linked to at least one incident."""
+    return set(
+        conn.execute(
+            sa.select(indicator_incidents.c.indicator_id)
+            .join(indicators, indicators.c.id == indicator_incidents.c.indicator_id)
+            .where(indicators.c.org_id == org_id)
+        ).scalars()
+    )

@@ -26,6 +26,7 @@ from qorgau.reports import charts
 from qorgau.reports.public_data import ATTRIBUTES, count_public
 from qorgau.reports.public_labels import attribute_label, public_label
 from qorgau.reports.statistics import Breakdown, Cell, Dimension
+from qorgau.store import users
 from qorgau.web.auth import principal, route
 from qorgau.web.pages import LANGUAGE_NAMES, PAGE_CSP
 
@@ -135,8 +136,6 @@ def statistics_page(
     }
     root = str(request.scope.get("root_path", ""))
     with data.store.read() as conn:
-        from qorgau.store import users
-
         organisation = users.org_name(conn, who.org_id)
     html = _template().render(
         lang=language,

@@ -19,6 +19,7 @@ from qorgau.report_desk import PublicData, ReportDesk, check_lang
 from qorgau.reports.filters import build_filter, parse_dimension, query_string
 from qorgau.reports.labels import dimension_label
 from qorgau.reports.periods import Granularity, parse_period
+from qorgau.reports.report_data import Advocacy
 from qorgau.reports.statistics import Breakdown, StatsFilter, TimeSeries
 from qorgau.web.auth import client_address, principal, route
 from qorgau.web.schemas import Strict
@@ -113,22 +114,6 @@ class SeriesOut(BaseModel):
     rows: list[SeriesRowOut]
 
 
-class AdvocacyOut(BaseModel):
-    incidents: int
-    no_legal_provision: int
-    provision_unassessed: int
-    reported_to_authorities: int
-    no_action: int
-    awaiting_response: int
-    investigations_opened: int
-    charges: int
-    convictions: int
-    responded: int
-    median_days_to_response: float | None
-    max_days_to_response: float | None
-    response_wait_days: int
-
-
 def breakdown_out(b: Breakdown, flt: StatsFilter, lang: str) -> BreakdownOut:
     return BreakdownOut(
         dimension=str(b.dimension),
@@ -197,15 +182,12 @@ def stats_series(
 
 @router.get(
     "/stats/advocacy",
-    response_model=AdvocacyOut,
+    response_model=Advocacy,
     summary="No applicable law, reports to the authorities without action, time to response",
     **route(Action.STATS_READ),
 )
-def stats_advocacy(
-    request: Request, who: Who, filters: Annotated[Filters, Depends()]
-) -> AdvocacyOut:
-    a = rd(request).advocacy(who, filters.build(request))
-    return AdvocacyOut(**a.__dict__)
+def stats_advocacy(request: Request, who: Who, filters: Annotated[Filters, Depends()]) -> Advocacy:
+    return rd(request).advocacy(who, filters.build(request))
 
 
 @router.get(
