@@ -28,6 +28,7 @@ from qorgau.cli import (
     guarded,
     opened_store,
     out,
+    readable_file,
     settings,
     t,
     writable_file,
@@ -318,8 +319,7 @@ def share_import(
     database_url: DbUrl = None,
 ) -> None:
     """Import a partner's file: validated whole first, then stored in one transaction."""
-    if not path.is_file():
-        fail(InvalidInput.single("path", "exists", f"{path} is not a file; check the path"))
+    readable_file(path, "path")
     with _desks(data_dir, database_url) as d:
         r = d.sharing.import_partner(d.who, path.read_bytes(), partner=partner, fmt=format)
     if r.already_imported:

@@ -215,16 +215,16 @@ class SharingDesk:
     def stix(self, principal: Principal, ceiling: Tlp, period: Period | None = None) -> str:
         from qorgau.reports.stix import stix_bundle
 
-        b = self.bundle(principal, ceiling, period)
-        return stix_bundle(b, self._ceiling(principal, ceiling))
+        ceiling = self._ceiling(principal, ceiling)
+        return stix_bundle(self.bundle(principal, ceiling, period), ceiling)
 
     def misp(
         self, principal: Principal, ceiling: Tlp, period: Period | None = None
     ) -> list[dict[str, Any]]:
         from qorgau.reports.misp import misp_events
 
-        b = self.bundle(principal, ceiling, period)
-        return misp_events(b, self._ceiling(principal, ceiling))
+        ceiling = self._ceiling(principal, ceiling)
+        return misp_events(self.bundle(principal, ceiling, period), ceiling)
 
     def tracker_rows(
         self, principal: Principal, scheme: str, lang: str, period: Period | None = None
