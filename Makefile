@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports assets messages clean
+.PHONY: demo test lint services screenshots bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports assets messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/qorgau demo --data-dir $(DATA_DIR) $(if $(wildcard $(SEED_CSV)),--seed-csv $(SEED_CSV))
 
+UI_NODE := assets/ui/node_modules/.package-lock.json
+
+# axe-core for the accessibility tests, installed from the npm registry (exact versions).
+$(UI_NODE): assets/ui/package.json assets/ui/package-lock.json
+	cd assets/ui && npm ci --no-audit --no-fund
+
 ## Lint, type-check and run every test on SQLite and PostgreSQL
-test: $(STAMP) services
+test: $(STAMP) services $(UI_NODE)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -29,10 +35,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-## Rebuild the interactive-charts bundle from the npm registry (committed; needs Node.js)
-assets:
+## Rebuild the front-end files the project serves itself, from the npm registry (committed;
+## needs Node.js): the interactive-charts bundle and htmx
+assets: $(UI_NODE)
 	cd assets/charts && npm ci --no-audit --no-fund && npm run build
 	cp assets/charts/dist/qorgau-charts.js src/qorgau/web/static/qorgau-charts.js
+	cp assets/ui/node_modules/htmx.org/dist/htmx.min.js src/qorgau/web/static/htmx.min.js
+
+## Screenshots of the main pages into docs/screenshots (the browser tests take them)
+screenshots: $(STAMP) services $(UI_NODE)
+	QORGAU_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -m browser -k sqlite -p no:randomly
 
 ## Make sure the local PostgreSQL the tests use is running
 services:

@@ -23,6 +23,12 @@ class Settings:
     taxonomy_file: str | None = None
     max_body_bytes: int = 256 * 1024
     token_ttl_hours: int = 24 * 30
+    # Web interface: a browser session lasts a working day; staff must use a second factor.
+    session_ttl_hours: int = 12
+    web_require_two_factor: bool = True
+    # Mark session cookies Secure (set when the desk is served over HTTPS, as it should be
+    # anywhere but loopback or an onion service).
+    secure_cookies: bool = False
     default_org: str = "default"
     trust_proxy_headers: bool = False
     # -- rapid response: alerts and inbound channels ---------------------------------------
@@ -136,6 +142,9 @@ class Settings:
             taxonomy_file=env.get("QORGAU_TAXONOMY_FILE") or None,
             max_body_bytes=integer("QORGAU_MAX_BODY_BYTES", 256 * 1024),
             token_ttl_hours=integer("QORGAU_TOKEN_TTL_HOURS", 24 * 30),
+            session_ttl_hours=integer("QORGAU_SESSION_TTL_HOURS", 12),
+            web_require_two_factor=env.get("QORGAU_WEB_REQUIRE_2FA", "1") not in ("0", "false"),
+            secure_cookies=env.get("QORGAU_SECURE_COOKIES", "") in ("1", "true"),
             default_org=env.get("QORGAU_DEFAULT_ORG", "default"),
             trust_proxy_headers=env.get("QORGAU_TRUST_PROXY_HEADERS", "") in ("1", "true"),
             smtp_host=env.get("QORGAU_SMTP_HOST") or None,

@@ -33,8 +33,9 @@ from qorgau.domain.model import (
 )
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery, Page
 from qorgau.domain.tlp import Tlp
-from qorgau.errors import Conflict, InvalidInput, NotFound
+from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from qorgau.response import triage
+from qorgau.security import two_factor
 from qorgau.store import audit, response_clocks, response_docs, users
 from qorgau.store import incidents as repo
 from qorgau.store.audit import Actor
@@ -530,11 +531,26 @@ class CaseDesk:
 
     # -- accounts -------------------------------------------------------------------------
     def login(
-        self, username: str, password: str, token_name: str, address: str | None
+        self,
+        username: str,
+        password: str,
+        token_name: str,
+        address: str | None,
+        otp: str | None = None,
     ) -> tuple[str, Any, User]:
+        """An API token for a password, and for the current code when the account has a
+        second factor (a stolen password alone then gets no token)."""
         now = self.store.now()
         with self.store.write() as conn:
             user = users.authenticate_password(conn, username, password)
+            secret, _, last = users.totp_state(conn, self.store.cipher, user.id)
+            if secret is not None:
+                step = two_factor.accepted_step(secret, otp or "", now, last)
+                if step is None or not users.record_totp_step(conn, user.id, step):
+                    raise AuthenticationRequired(
+                        "this account signs in with a two-factor code: send the current one "
+                        "as 'otp'"
+                    )
             ttl = timedelta(hours=self.store.settings.token_ttl_hours)
             token, expires = users.issue_token(conn, user.id, token_name, now, ttl)
             audit.record(

@@ -163,6 +163,12 @@ POLICY: dict[Action, frozenset[Role | None]] = {
 }
 
 
+def allowed(principal: Principal, action: Action) -> bool:
+    """Whether ``principal`` may perform ``action`` (what a page shows, not what it enforces)."""
+    permitted = POLICY[action]
+    return principal.role in permitted or (principal.is_anonymous and None in permitted)
+
+
 def authorize(principal: Principal, action: Action) -> None:
     """Raise unless ``principal`` may perform ``action`` at all (row rules come after)."""
     allowed = POLICY[action]

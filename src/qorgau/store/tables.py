@@ -37,6 +37,12 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(200), nullable=True),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Two-factor sign-in (TOTP): the secret encrypted, a secret being enrolled, and the last
+    # accepted time step so that a code seen over a shoulder cannot be replayed.
+    sa.Column("totp_secret", sa.Text, nullable=True),
+    sa.Column("totp_pending", sa.Text, nullable=True),
+    sa.Column("totp_enabled_at", UTCDateTime, nullable=True),
+    sa.Column("totp_last_counter", sa.BigInteger, nullable=True),
 )
 
 api_tokens = sa.Table(
@@ -884,4 +890,15 @@ partner_imports = sa.Table(
     sa.Column("imported_at", UTCDateTime, nullable=False),
     sa.Column("imported_by", sa.Integer, nullable=True),
     sa.UniqueConstraint("org_id", "digest"),
+)
+
+saved_views = sa.Table(
+    "saved_views",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("query", sa.String(2000), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),
 )

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from qorgau.domain.model import Principal, Role, User
 from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from qorgau.security.fields import FieldCipher
 from qorgau.security.passwords import hash_password, verify_password
 from qorgau.security.tokens import new_token, token_digest
 from qorgau.store.tables import api_tokens, organisations, users
@@ -174,3 +175,97 @@ def principal_for_token(conn: sa.Connection, token: str, now: datetime) -> Princ
     if r.expires_at <= now:
         raise AuthenticationRequired("the API token has expired; sign in again")
     return Principal(r.id, Role(r.role), r.org_id, r.username)
+
+
+# -- two-factor sign-in ----------------------------------------------------------------------
+TOTP_CONTEXT = "users.totp_secret"
+
+
+def user_by_name(conn: sa.Connection, username: str) -> User | None:
+    r = (
+        conn.execute(sa.select(users).where(users.c.username == username.strip().lower()))
+        .mappings()
+        .first()
+    )
+    return _user(r) if r else None
+
+
+def totp_state(
+    conn: sa.Connection, cipher: FieldCipher, user_id: int
+) -> tuple[str | None, str | None, int | None]:
+    """(active secret, secret being enrolled, last accepted time step), decrypted."""
+    r = conn.execute(
+        sa.select(users.c.totp_secret, users.c.totp_pending, users.c.totp_last_counter).where(
+            users.c.id == user_id
+        )
+    ).first()
+    if r is None:
+        raise NotFound(f"user {user_id} not found")
+    return (
+        cipher.decrypt(r.totp_secret, TOTP_CONTEXT),
+        cipher.decrypt(r.totp_pending, TOTP_CONTEXT),
+        r.totp_last_counter,
+    )
+
+
+def set_totp_pending(conn: sa.Connection, cipher: FieldCipher, user_id: int, secret: str) -> None:
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(totp_pending=cipher.encrypt(secret, TOTP_CONTEXT))
+    )
+
+
+def enable_totp(
+    conn: sa.Connection, cipher: FieldCipher, user_id: int, secret: str, step: int, now: datetime
+) -> None:
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(
+            totp_secret=cipher.encrypt(secret, TOTP_CONTEXT),
+            totp_pending=None,
+            totp_enabled_at=now,
+            totp_last_counter=step,
+        )
+    )
+
+
+def record_totp_step(conn: sa.Connection, user_id: int, step: int) -> bool:
+    """Store the step of an accepted code; False if a concurrent sign-in used it first."""
+    c = users.c
+    res = conn.execute(
+        users.update()
+        .where(
+            c.id == user_id,
+            sa.or_(c.totp_last_counter.is_(None), c.totp_last_counter < step),
+        )
+        .values(totp_last_counter=step)
+    )
+    return bool(res.rowcount)
+
+
+def reset_totp(conn: sa.Connection, user_id: int) -> None:
+    """Forget the user's second factor (a lost phone): they enrol again at the next sign-in,
+    and every session and token they had is revoked."""
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(totp_secret=None, totp_pending=None, totp_enabled_at=None, totp_last_counter=None)
+    )
+    conn.execute(
+        api_tokens.update()
+        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.current_timestamp())
+    )
+
+
+def two_factor_users(conn: sa.Connection, org_id: int) -> set[int]:
+    rows = conn.execute(
+        sa.select(users.c.id).where(users.c.org_id == org_id, users.c.totp_secret.is_not(None))
+    ).scalars()
+    return {int(r) for r in rows}
+
+
+def set_role(conn: sa.Connection, user_id: int, role: Role) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(role=str(role)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qorgau
+from qorgau.account_desk import SignInDesk
 from qorgau.agent_desk import AgentDesk
 from qorgau.alerts import build_senders
 from qorgau.alerts.dispatcher import Dispatcher
@@ -46,6 +48,13 @@ from qorgau.web.api import (
     vault,
 )
 from qorgau.web.limits import BodySizeLimit
+from qorgau.web.ui.routes import ui_routers
+
+# Pages that take files get a higher body limit than the JSON API (see ``web.limits``).
+UPLOAD_PATHS = (
+    (re.compile(r"/report"), 52 * 1024 * 1024),
+    (re.compile(r"/desk/cases/[A-Za-z0-9-]+/evidence"), 101 * 1024 * 1024),
+)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -78,6 +87,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         s = store or open_store(settings)
         s.check_schema()
         app.state.desk = CaseDesk(s)
+        app.state.sign_in_desk = SignInDesk(app.state.desk)
         _ = app.state.desk.default_org_id  # resolve once now, not on the first request
         writer = GroupCommitWriter(s)
         await writer.start()
@@ -151,9 +161,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         stats_page,
     ):
         app.include_router(module.router)
+    for ui_router in ui_routers():
+        app.include_router(ui_router)
     # Scripts and styles the pages load, served by Qorgau itself: no CDN learns who reads.
     app.mount("/static", StaticFiles(packages=[("qorgau.web", "static")]), name="static")
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_PATHS)
     app.add_middleware(SecurityHeaders)
     return app
 

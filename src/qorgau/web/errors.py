@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qorgau.errors import (
@@ -73,7 +73,8 @@ RULE_MESSAGES = {
 
 
 def _lang(request: Request) -> str:
-    return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+    explicit = request.query_params.get("lang") or request.cookies.get("qorgau_lang")
+    return negotiate(request.headers.get("accept-language"), explicit)
 
 
 def error_body(
@@ -97,7 +98,7 @@ def _field_from_loc(loc: tuple[Any, ...]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(QorgauError)
-    async def domain_error(request: Request, exc: QorgauError) -> JSONResponse:
+    async def domain_error(request: Request, exc: QorgauError) -> Response:
         for cls in type(exc).__mro__:
             if cls in ERROR_TABLE:
                 status, code, title = ERROR_TABLE[cls]
@@ -118,13 +119,18 @@ def install(app: FastAPI) -> None:
                 problems.append(
                     {"field": p.field, "rule": p.rule, "message": msg, "allowed": list(p.allowed)}
                 )
+        from qorgau.web.ui.error_pages import error_page, wants_html
+
+        if wants_html(request):
+            detail = "; ".join(p["message"] for p in problems) if problems else str(exc)
+            return error_page(request, status, gettext(_lang(request), title), detail, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
             error_body(request, code, title, str(exc), problems), status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         lang = _lang(request)
         problems = []
         for err in exc.errors():
@@ -147,17 +153,26 @@ def install(app: FastAPI) -> None:
                 }
             )
         detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        from qorgau.web.ui.error_pages import error_page, wants_html
+
+        if wants_html(request):
+            return error_page(request, 422, gettext(lang, "Some fields are not valid."), detail)
         return JSONResponse(
             error_body(request, "invalid_input", "Some fields are not valid.", detail, problems),
             422,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         title = {404: N_("Not found."), 405: N_("This method is not allowed here.")}.get(
             exc.status_code, N_("Request failed.")
         )
+        from qorgau.web.ui.error_pages import error_page, wants_html
+
+        if wants_html(request):
+            lang = _lang(request)
+            return error_page(request, exc.status_code, gettext(lang, title), "")
         return JSONResponse(
             error_body(request, code, title, str(exc.detail), []),
             exc.status_code,
@@ -165,8 +180,15 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        from qorgau.web.ui.error_pages import error_page, wants_html
+
+        if wants_html(request):
+            message = N_(
+                "Something went wrong on our side and nothing was changed. Please try again."
+            )
+            return error_page(request, 500, gettext(_lang(request), message), "")
         return JSONResponse(
             error_body(
                 request,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,14 +22,26 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``larger`` names the few paths that take files (the report form, evidence uploads)
+    with their own, higher limit; everything else keeps ``max_bytes``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: tuple[tuple[re.Pattern[str], int], ...] = (),
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        max_bytes = next((n for pattern, n in self.larger if pattern.fullmatch(path)), None)
+        max_bytes = max_bytes if max_bytes is not None else self.default_max
         headers = dict(scope.get("headers") or [])
         lang = negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
         declared = headers.get(b"content-length")
@@ -38,8 +51,8 @@ class BodySizeLimit:
             except ValueError:
                 await _refuse(send, 400, lang, N_("Content-Length is not a number."))
                 return
-            if size > self.max_bytes:
-                await _refuse_large(send, lang, self.max_bytes)
+            if size > max_bytes:
+                await _refuse_large(send, lang, max_bytes)
                 return
         received = 0
         response_started = False
@@ -50,12 +63,12 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Answer now: frameworks turn errors raised while reading the body into
                     # their own 400, which would hide the real reason from the client.
                     if not response_started and not refused:
                         refused = True
-                        await _refuse_large(send, lang, self.max_bytes)
+                        await _refuse_large(send, lang, max_bytes)
                     raise BodyTooLarge
             return message
 

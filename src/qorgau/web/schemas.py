@@ -238,6 +238,7 @@ class LoginIn(Strict):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     token_name: Annotated[str, Field(max_length=100)] = "api"
+    otp: Annotated[str | None, Field(max_length=16)] = None
 
 
 class TokenOut(BaseModel):

@@ -32,7 +32,7 @@ def login(
     body: schemas.LoginIn, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.TokenOut:
     token, expires, user = desk(request).login(
-        body.username, body.password, body.token_name, client_address(request)
+        body.username, body.password, body.token_name, client_address(request), body.otp
     )
     return schemas.TokenOut(token=token, expires_at=expires, role=user.role)
 

@@ -1,0 +1,84 @@
+"""Who is looking at a page, and may they: the browser counterpart of ``web.auth.principal``.
+
+Each page route declares its ``Action`` with ``route`` exactly as API routes do; ``viewer``
+reads the session cookie, authorizes the action and, for anything but GET/HEAD, checks the
+CSRF token and that the request came from this site. A visitor who must sign in is sent to the
+sign-in page and brought back afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from qorgau.domain import access
+from qorgau.domain.model import Principal
+from qorgau.errors import AuthenticationRequired, PermissionDenied
+from qorgau.web.auth import desk, route_action
+from qorgau.web.ui import sessions
+
+
+class SignInNeeded(AuthenticationRequired):
+    """Answered with a redirect to the sign-in page (``next`` brings the visitor back)."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+        super().__init__("sign in to see this page")
+
+    @property
+    def location(self) -> str:
+        return f"/login?next={quote(self.next_path, safe='/?=&')}"
+
+
+class CsrfRefused(PermissionDenied):
+    pass
+
+
+async def session_principal(request: Request) -> Principal | None:
+    token = request.cookies.get(sessions.SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return await run_in_threadpool(desk(request).principal_for_token, token)
+    except AuthenticationRequired:
+        return None  # expired or revoked: treated as signed out
+
+
+async def check_csrf(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if origin != expected:
+            raise CsrfRefused("the form was sent from another site")
+    sent = request.headers.get(sessions.CSRF_HEADER)
+    if sent is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(sessions.CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not sessions.csrf_valid(request, sent):
+        raise CsrfRefused(
+            "the form has expired or did not come from this site; reload the page and send it again"
+        )
+
+
+async def viewer(request: Request) -> Principal:
+    who = await session_principal(request) or desk(request).anonymous()
+    action = route_action(request)
+    if not access.allowed(who, action):
+        if who.is_anonymous:
+            target = request.url.path
+            if request.url.query:
+                target += "?" + request.url.query
+            raise SignInNeeded(target if request.method == "GET" else "/desk")
+        access.authorize(who, action)  # raises PermissionDenied with the reason
+    if request.method not in sessions.SAFE_METHODS:
+        await check_csrf(request)
+    return who
+
+
+Viewer = Annotated[Principal, Depends(viewer)]

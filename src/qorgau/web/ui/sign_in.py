@@ -1,0 +1,224 @@
+"""Signing in and out of the web interface, and the two-factor set-up.
+
+Password first, then the code from the authenticator app; a staff member who has none yet
+sets it up right there, before any session exists. The half-way state lives five minutes in a
+signed cookie. A wrong password and a wrong code get the same kind of answer, next to the
+field, and both are audited.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from qorgau.account_desk import SignInDesk
+from qorgau.domain.access import Action
+from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput
+from qorgau.i18n import N_, gettext
+from qorgau.web.auth import client_address, route
+from qorgau.web.ui import render, sessions
+from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.forms import FormState, apply_error, read_form
+
+router = APIRouter(include_in_schema=False)
+
+WRONG_PASSWORD = N_("Wrong username or password.")
+EXPIRED = N_("The sign-in took too long; enter your password again.")
+
+
+def sign_in_desk(request: Request) -> SignInDesk:
+    d: SignInDesk = request.app.state.sign_in_desk
+    return d
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site: an open redirect would make a phishing link look like ours."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/desk"
+    return value
+
+
+def _after_sign_in(request: Request, token: str, next_path: str) -> Response:
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    ttl = request.app.state.settings.session_ttl_hours * 3600
+    sessions.set_cookie(request, response, sessions.SESSION_COOKIE, token, ttl)
+    sessions.clear_cookie(response, sessions.PENDING_COOKIE)
+    return response
+
+
+@router.get("/", **route(Action.LOGIN))
+def start(request: Request, who: Viewer) -> Response:
+    return RedirectResponse("/report" if who.is_anonymous else "/desk", status_code=303)
+
+
+@router.get("/login", **route(Action.LOGIN))
+def login_page(request: Request, who: Viewer) -> Response:
+    state = FormState(values={"next": safe_next(request.query_params.get("next"))})
+    return render.page(
+        request,
+        "ui/login.html",
+        who,
+        title=gettext(render.language(request), "Sign in"),
+        state=state,
+    )
+
+
+@router.post("/login", **route(Action.LOGIN))
+async def login_submit(request: Request, who: Viewer) -> Response:
+    state, _ = await read_form(request)
+    lang = render.language(request)
+    title = gettext(lang, "Sign in")
+    username, password = state.get("username"), state.get("password")
+    state.values["password"] = ""  # never echoed back into the page
+    if not username.strip():
+        state.add("username", gettext(lang, "This field is required."))
+    if not password:
+        state.add("password", gettext(lang, "This field is required."))
+    if not state.ok:
+        return render.page(request, "ui/login.html", who, status=422, title=title, state=state)
+    address = client_address(request)
+    try:
+        checked = await run_in_threadpool(
+            sign_in_desk(request).check_password, username, password, address
+        )
+    except AuthenticationRequired:
+        state.message = gettext(lang, WRONG_PASSWORD)
+        return render.page(request, "ui/login.html", who, status=401, title=title, state=state)
+    next_path = safe_next(state.get("next"))
+    if checked.has_second_factor or checked.must_enrol:
+        purpose = "code" if checked.has_second_factor else "enrol"
+        response = RedirectResponse(f"/login/{purpose}?next={next_path}", status_code=303)
+        sessions.set_cookie(
+            request,
+            response,
+            sessions.PENDING_COOKIE,
+            sessions.pending_value(request, checked.user.id, purpose),
+            sessions.PENDING_SECONDS,
+        )
+        return response
+    token, _ = await run_in_threadpool(sign_in_desk(request).open_session, checked.user.id, address)
+    return _after_sign_in(request, token, next_path)
+
+
+def _pending(request: Request, purpose: str) -> int | None:
+    found = sessions.read_pending(request)
+    if found is None or found[1] != purpose:
+        return None
+    return found[0]
+
+
+def _expired(request: Request) -> Response:
+    return RedirectResponse("/login?expired=1", status_code=303)
+
+
+@router.get("/login/code", **route(Action.LOGIN))
+def code_page(request: Request, who: Viewer) -> Response:
+    if _pending(request, "code") is None:
+        return _expired(request)
+    state = FormState(values={"next": safe_next(request.query_params.get("next"))})
+    lang = render.language(request)
+    return render.page(
+        request, "ui/login_code.html", who, title=gettext(lang, "Two-factor code"), state=state
+    )
+
+
+@router.post("/login/code", **route(Action.LOGIN))
+async def code_submit(request: Request, who: Viewer) -> Response:
+    user_id = _pending(request, "code")
+    if user_id is None:
+        return _expired(request)
+    state, _ = await read_form(request)
+    lang = render.language(request)
+    address = client_address(request)
+    try:
+        await run_in_threadpool(
+            sign_in_desk(request).verify_code, user_id, state.get("code"), address
+        )
+        token, _ = await run_in_threadpool(sign_in_desk(request).open_session, user_id, address)
+    except (InvalidInput, Conflict, AuthenticationRequired) as exc:
+        apply_error(state, lang, exc, {"code": "code"})
+        state.values["code"] = ""
+        return render.page(
+            request,
+            "ui/login_code.html",
+            who,
+            status=422,
+            title=gettext(lang, "Two-factor code"),
+            state=state,
+        )
+    return _after_sign_in(request, token, state.get("next"))
+
+
+@router.get("/login/enrol", **route(Action.LOGIN))
+async def enrol_page(request: Request, who: Viewer) -> Response:
+    user_id = _pending(request, "enrol")
+    if user_id is None:
+        return _expired(request)
+    enrolment = await run_in_threadpool(sign_in_desk(request).begin_enrolment, user_id)
+    state = FormState(values={"next": safe_next(request.query_params.get("next"))})
+    lang = render.language(request)
+    return render.page(
+        request,
+        "ui/enrol.html",
+        who,
+        title=gettext(lang, "Set up two-factor sign-in"),
+        state=state,
+        enrolment=enrolment,
+    )
+
+
+@router.post("/login/enrol", **route(Action.LOGIN))
+async def enrol_submit(request: Request, who: Viewer) -> Response:
+    user_id = _pending(request, "enrol")
+    if user_id is None:
+        return _expired(request)
+    state, _ = await read_form(request)
+    lang = render.language(request)
+    address = client_address(request)
+    desk_ = sign_in_desk(request)
+    try:
+        await run_in_threadpool(desk_.confirm_enrolment, user_id, state.get("code"), address)
+        token, _ = await run_in_threadpool(desk_.open_session, user_id, address)
+    except (InvalidInput, Conflict, AuthenticationRequired) as exc:
+        apply_error(state, lang, exc, {"code": "code"})
+        state.values["code"] = ""
+        enrolment = await run_in_threadpool(desk_.begin_enrolment, user_id)
+        return render.page(
+            request,
+            "ui/enrol.html",
+            who,
+            status=422,
+            title=gettext(lang, "Set up two-factor sign-in"),
+            state=state,
+            enrolment=enrolment,
+        )
+    return _after_sign_in(request, token, state.get("next"))
+
+
+@router.post("/logout", **route(Action.SELF_READ))
+async def logout(request: Request, who: Viewer) -> Response:
+    token = request.cookies.get(sessions.SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(
+            sign_in_desk(request).close_session, who, token, client_address(request)
+        )
+    response = RedirectResponse("/login", status_code=303)
+    sessions.clear_cookie(response, sessions.SESSION_COOKIE)
+    return response
+
+
+@router.get("/account", **route(Action.SELF_READ))
+async def account(request: Request, who: Viewer) -> Response:
+    assert who.user_id is not None
+    user = await run_in_threadpool(sign_in_desk(request).user, who.user_id)
+    has_code = await run_in_threadpool(sign_in_desk(request).has_second_factor, who.user_id)
+    lang = render.language(request)
+    return render.page(
+        request,
+        "ui/account.html",
+        who,
+        title=gettext(lang, "Your account"),
+        user=user,
+        has_code=has_code,
+    )
