@@ -36,8 +36,10 @@ __all__ = [
     "form_csrf",
     "needs_axe",
     "needs_chromium",
+    "outside_requests",
     "screenshot",
     "served",
+    "sign_in_page",
     "signed_in",
     "totp_now",
 ]
@@ -114,3 +116,27 @@ def screenshot(page: Any, name: str) -> None:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+
+
+def sign_in_page(page: Any, base: str, username: str, password: str, secret: str) -> None:
+    """Sign in through the real pages: password, then the current TOTP code."""
+    page.goto(f"{base}/login")
+    page.fill("#f-username", username)
+    page.fill("#f-password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/login/code*")
+    page.fill("#f-code", totp_now(secret))
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def outside_requests(page: Any, base: str) -> list[str]:
+    """Collects every request the page makes to anywhere but the app (should stay empty)."""
+    seen: list[str] = []
+    page.on(
+        "request",
+        lambda req: seen.append(req.url)
+        if not req.url.startswith((base, "data:", "blob:", "about:"))
+        else None,
+    )
+    return seen
