@@ -59,23 +59,28 @@ class SignInDesk:
         self.store = desk.store
 
     def check_password(self, username: str, password: str, address: str | None) -> PasswordChecked:
-        with self.store.write() as conn:
-            try:
+        try:
+            with self.store.read() as conn:
                 user = users.authenticate_password(conn, username, password)
-            except AuthenticationRequired:
+                secret, _, _ = users.totp_state(conn, self.store.cipher, user.id)
+        except AuthenticationRequired:
+            # Its own transaction: the refusal must be on record even though nothing else is.
+            with self.store.write() as conn:
+                named = users.user_by_name(conn, username)
+                # Filed under the named account's organisation, so its admins see the attempt.
+                org_id = named.org_id if named else None
                 audit.record(
                     conn,
                     audit.audit_row(
-                        Actor(None, "anonymous", None, address),
+                        Actor(None, "anonymous", org_id, address),
                         "user:sign-in:failed",
                         "user",
-                        0,
+                        named.id if named else 0,
                         at=self.store.now(),
                         after={"username": username.strip().lower()[:64]},
                     ),
                 )
-                raise
-            secret, _, _ = users.totp_state(conn, self.store.cipher, user.id)
+            raise
         required = self.store.settings.web_require_two_factor and user.role in TWO_FACTOR_ROLES
         return PasswordChecked(user, secret is not None, required and secret is None)
 

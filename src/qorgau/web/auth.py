@@ -43,6 +43,19 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+SESSION_COOKIE = "qorgau_session"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def session_token(request: Request) -> str | None:
+    """A signed-in browser may *read* the API with its session cookie (downloads linked from
+    the pages: exports, reports, evidence). Changes through the API still need the bearer
+    header, which another site's page cannot add, so the cookie opens no CSRF hole."""
+    if request.method not in SAFE_METHODS:
+        return None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 def route_action(request: Request) -> Action:
     r = request.scope.get("route")
     raw = (getattr(r, "openapi_extra", None) or {}).get(ACTION_KEY)
@@ -66,7 +79,7 @@ async def principal(request: Request) -> Principal:
     token is looked up in the thread pool so the event loop never blocks on the database.
     """
     d = desk(request)
-    token = bearer_token(request)
+    token = bearer_token(request) or session_token(request)
     who = await run_in_threadpool(d.principal_for_token, token) if token else d.anonymous()
     access.authorize(who, route_action(request))
     return who

@@ -17,8 +17,9 @@ import time
 from fastapi import Request, Response
 
 from qorgau.security.fields import FieldCipher
+from qorgau.web import auth
 
-SESSION_COOKIE = "qorgau_session"
+SESSION_COOKIE = auth.SESSION_COOKIE
 PENDING_COOKIE = "qorgau_pending"
 FORM_COOKIE = "qorgau_form"
 LANG_COOKIE = "qorgau_lang"
