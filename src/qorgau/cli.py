@@ -378,6 +378,7 @@ def demo(
         out.print(t("Demo accounts (tokens valid {hours} hours)", hours=s.token_ttl_hours))
         admin = desk.system("demo")
         existing = {u.username: u.id for u in desk.list_users(admin, 200, 0)[0]}
+        web_sign_in: list[str] = []
         for role in Role:
             name = f"demo-{role}"
             uid = existing.get(name)
@@ -385,6 +386,17 @@ def demo(
                 uid = desk.create_user(admin, name, role, None, None, None).id
             token, _ = desk.issue_token_for(admin, uid, "demo", None)
             out.print(f"{role!s:<12} {name:<18} {token}", highlight=False)
+            web_sign_in.append(_demo_web_credentials(store, uid, name, role))
+        out.print(
+            t(
+                "Web interface: http://{host}:{port}/login (username, password, two-factor key;"
+                " the current code: 'qorgau two-factor-code KEY' or any authenticator app)",
+                host=host,
+                port=port,
+            )
+        )
+        for line in web_sign_in:
+            out.print(line, highlight=False)
         _demo_roster(desk)
         from qorgau.cli_detect import load_demo_traffic
 
@@ -397,6 +409,41 @@ def demo(
 
 
 DEMO_YEAR, DEMO_YEAR_INCIDENTS = 2025, 1500
+
+
+def _demo_web_credentials(store: Any, user_id: int, name: str, role: Any) -> str:
+    """A fresh password (and, for staff, a second factor) for a demo account at every demo
+    run, printed once: demo accounts never keep a password someone else could know."""
+    import secrets
+
+    from qorgau.account_desk import TWO_FACTOR_ROLES
+    from qorgau.security import two_factor
+    from qorgau.store import users
+
+    password = secrets.token_urlsafe(12)
+    key = two_factor.new_secret() if role in TWO_FACTOR_ROLES else None
+    with store.write() as conn:
+        users.set_password(conn, user_id, password)
+        users.reset_totp_secret_only(conn, user_id)
+        if key is not None:
+            users.enable_totp(conn, store.cipher, user_id, key, 0, store.now())
+    return f"{name:<18} {password:<18} {key or '-'}"
+
+
+@app.command("two-factor-code")
+def two_factor_code(
+    key: Annotated[str, typer.Argument(help="The base32 key shown at enrolment")],
+) -> None:
+    """Print the current sign-in code for a two-factor key (what an authenticator app shows)."""
+    from datetime import UTC, datetime
+
+    from qorgau.security import two_factor
+
+    try:
+        out.print(two_factor.code_at(key.replace(" ", "").upper(), datetime.now(UTC)))
+    except (ValueError, TypeError) as exc:
+        err.print(t("Not a two-factor key: use the base32 key (letters A-Z and digits 2-7)."))
+        raise typer.Exit(2) from exc
 
 
 def _demo_year(store: Any) -> None:

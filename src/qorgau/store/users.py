@@ -269,3 +269,18 @@ def two_factor_users(conn: sa.Connection, org_id: int) -> set[int]:
 
 def set_role(conn: sa.Connection, user_id: int, role: Role) -> None:
     conn.execute(users.update().where(users.c.id == user_id).values(role=str(role)))
+
+
+def set_password(conn: sa.Connection, user_id: int, password: str) -> None:
+    conn.execute(
+        users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
+    )
+
+
+def reset_totp_secret_only(conn: sa.Connection, user_id: int) -> None:
+    """Forget a second factor without revoking tokens (the demo re-issues both at once)."""
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(totp_secret=None, totp_pending=None, totp_enabled_at=None, totp_last_counter=None)
+    )
