@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -270,3 +271,16 @@ def test_code_helper_matches_an_authenticator() -> None:
     spaced = f"{code[:3]} {code[3:]}"
     assert two_factor.accepted_step(secret, spaced, now + timedelta(seconds=30), None) == step
     assert two_factor.accepted_step(secret, code, now + timedelta(minutes=5), None) is None
+
+
+def test_two_factor_code_command_prints_what_an_authenticator_shows(tmp_path: Path) -> None:
+    from tests.integration.test_cli import no_traceback, qorgau
+
+    secret = two_factor.new_secret()
+    r = qorgau("two-factor-code", secret, data_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    code = r.stdout.strip()
+    assert two_factor.accepted_step(secret, code, datetime.now(UTC), None) is not None
+    bad = qorgau("two-factor-code", "not a key!", data_dir=tmp_path)
+    assert bad.returncode == 2 and "base32" in bad.stderr
+    no_traceback(bad)
