@@ -284,3 +284,15 @@ def test_two_factor_code_command_prints_what_an_authenticator_shows(tmp_path: Pa
     bad = qorgau("two-factor-code", "not a key!", data_dir=tmp_path)
     assert bad.returncode == 2 and "base32" in bad.stderr
     no_traceback(bad)
+
+
+def test_an_oversized_form_gets_a_page_in_the_readers_language(web: TestClient) -> None:
+    big = "x" * (300 * 1024)  # over the 256 KB limit of pages that take no files
+    r = web.post("/login", data={"username": big}, headers={"accept-language": "kk"})
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="kk">' in r.text and "ештеңе сақталмады" in r.text
+    api = web.post(
+        "/api/v1/reports", content=big.encode(), headers={"accept": "application/json"}
+    )
+    assert api.status_code == 413 and api.json()["error"] == "request_too_large"

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from markupsafe import escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qorgau.i18n import N_, gettext, negotiate
@@ -44,15 +45,16 @@ class BodySizeLimit:
         max_bytes = max_bytes if max_bytes is not None else self.default_max
         headers = dict(scope.get("headers") or [])
         lang = negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
+        html = not path.startswith("/api/") and b"text/html" in headers.get(b"accept", b"")
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
-                await _refuse(send, 400, lang, N_("Content-Length is not a number."))
+                await _refuse(send, 400, lang, N_("Content-Length is not a number."), html=html)
                 return
             if size > max_bytes:
-                await _refuse_large(send, lang, max_bytes)
+                await _refuse_large(send, lang, max_bytes, html)
                 return
         received = 0
         response_started = False
@@ -68,7 +70,7 @@ class BodySizeLimit:
                     # their own 400, which would hide the real reason from the client.
                     if not response_started and not refused:
                         refused = True
-                        await _refuse_large(send, lang, max_bytes)
+                        await _refuse_large(send, lang, max_bytes, html)
                     raise BodyTooLarge
             return message
 
@@ -84,7 +86,22 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
 
 
-async def _refuse_large(send: Send, lang: str, limit: int) -> None:
+async def _refuse_large(send: Send, lang: str, limit: int, html: bool = False) -> None:
+    mb = limit // (1024 * 1024)
+    if html:
+        # A browser that posted a form gets a page it can read, not a JSON body.
+        await _refuse(
+            send,
+            413,
+            lang,
+            N_(
+                "What you sent is larger than {mb} MB, so it was not received and nothing was "
+                "stored. Go back, remove or shrink the largest files, and send again."
+            ),
+            html=True,
+            mb=mb,
+        )
+        return
     await _refuse(
         send,
         413,
@@ -97,7 +114,31 @@ async def _refuse_large(send: Send, lang: str, limit: int) -> None:
     )
 
 
-async def _refuse(send: Send, status: int, lang: str, message: str, **params: Any) -> None:
+async def _refuse(
+    send: Send, status: int, lang: str, message: str, html: bool = False, **params: Any
+) -> None:
+    if html:
+        text = escape(gettext(lang, message, **params))
+        page = (
+            f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>Qorgau</title></head><body><main><h1>{status}</h1><p role="alert">{text}'
+            "</p></main></body></html>"
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(page)).encode()),
+                    (b"content-security-policy", b"default-src 'none'"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": page})
+        return
     body = json.dumps(
         {
             "error": "request_too_large" if status == 413 else "bad_request",
