@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services screenshots bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports assets messages clean
+.PHONY: demo test lint services screenshots bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports bench-ui assets messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-detect: $(STAMP) services
 ## statistics API p95 on 100,000 incidents on SQLite and PostgreSQL
 bench-reports: $(STAMP) services
 	$(BIN)/python -m benchmarks.reports
+
+## Web interface: desk queue and case page p95 with 100,000 incidents (SQLite, PostgreSQL),
+## the report form's page weight
+bench-ui: $(STAMP) services
+	$(BIN)/python -m benchmarks.ui_pages
 
 bench-campaigns: $(STAMP)
 	$(BIN)/python -m benchmarks.co_sharing
