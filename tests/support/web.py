@@ -96,7 +96,9 @@ def browser() -> Iterator[Any]:
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
     """Run axe-core (from the npm registry, ``assets/ui``) in the page; the rules it breaks at
-    the given impacts, each with the elements it names."""
+    the given impacts, each with the elements it names. The page's context must be opened with
+    ``bypass_csp=True`` (``new_context``): axe is injected as a script the pages' own CSP, rightly,
+    would refuse."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     found = []
@@ -124,7 +126,7 @@ def sign_in_page(page: Any, base: str, username: str, password: str, secret: str
     page.fill("#f-username", username)
     page.fill("#f-password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/login/code*")
+    page.wait_for_url(lambda url: "/login/code" in url)
     page.fill("#f-code", totp_now(secret))
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
