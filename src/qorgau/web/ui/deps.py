@@ -77,7 +77,11 @@ async def viewer(request: Request) -> Principal:
             raise SignInNeeded(target if request.method == "GET" else "/desk")
         access.authorize(who, action)  # raises PermissionDenied with the reason
     if request.method not in sessions.SAFE_METHODS:
-        await check_csrf(request)
+        try:
+            await check_csrf(request)
+        except CsrfRefused:
+            await request.close()  # uploaded files already spooled to disk are let go now
+            raise
     return who
 
 
