@@ -159,6 +159,13 @@ incidents = sa.Table(
     sa.Index("ix_incidents_reporter", "reporter_user_id"),
     sa.Index("ix_incidents_external_ref", "org_id", "external_ref"),
     sa.Index("ix_incidents_assignee", "assignee_id"),
+    # A case page gathers what was merged into it; few rows ever are, so a partial index.
+    sa.Index(
+        "ix_incidents_merged_into",
+        "merged_into_id",
+        sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+    ),
 )
 
 incident_attack_types = sa.Table(

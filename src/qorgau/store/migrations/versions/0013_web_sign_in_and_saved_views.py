@@ -36,9 +36,18 @@ def upgrade() -> None:
         sa.Column("created_at", qorgau.store.types.UTCDateTime(), nullable=False),
         sa.UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),
     )
+    # The case page reads what was merged into the case; without it, a scan of every incident.
+    op.create_index(
+        "ix_incidents_merged_into",
+        "incidents",
+        ["merged_into_id"],
+        sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incidents_merged_into", table_name="incidents")
     op.drop_table("saved_views")
     for column in ("totp_last_counter", "totp_enabled_at", "totp_pending", "totp_secret"):
         op.drop_column("users", column)
