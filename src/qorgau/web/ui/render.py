@@ -61,7 +61,7 @@ NAV = (
     NavItem("/desk/monitor", N_("Monitor"), Action.MONITOR_READ),
     NavItem("/desk/detections", N_("Detections"), Action.OBSERVATION_READ),
     NavItem("/desk/reports", N_("Reports"), Action.STATS_READ),
-    NavItem("/admin", N_("Administration"), Action.USER_MANAGE),
+    NavItem("/admin", N_("Administration"), Action.PLAYBOOK_READ),
 )
 PUBLIC_NAV = (
     NavItem("/report", N_("Report an attack"), Action.REPORT_SUBMIT),
