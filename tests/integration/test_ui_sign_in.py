@@ -292,7 +292,5 @@ def test_an_oversized_form_gets_a_page_in_the_readers_language(web: TestClient) 
     assert r.status_code == 413
     assert r.headers["content-type"].startswith("text/html")
     assert '<html lang="kk">' in r.text and "ештеңе сақталмады" in r.text
-    api = web.post(
-        "/api/v1/reports", content=big.encode(), headers={"accept": "application/json"}
-    )
+    api = web.post("/api/v1/reports", content=big.encode(), headers={"accept": "application/json"})
     assert api.status_code == 413 and api.json()["error"] == "request_too_large"

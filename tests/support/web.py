@@ -137,8 +137,10 @@ def outside_requests(page: Any, base: str) -> list[str]:
     seen: list[str] = []
     page.on(
         "request",
-        lambda req: seen.append(req.url)
-        if not req.url.startswith((base, "data:", "blob:", "about:"))
-        else None,
+        lambda req: (
+            seen.append(req.url)
+            if not req.url.startswith((base, "data:", "blob:", "about:"))
+            else None
+        ),
     )
     return seen

@@ -48,6 +48,8 @@ async def read_form(request: Request) -> tuple[FormState, list[UploadFile]]:
         if isinstance(value, UploadFile):
             if value.filename:
                 files.append(value)
+            else:
+                await value.close()  # the empty part a browser sends when no file is chosen
             continue
         state.lists.setdefault(key, []).append(value)
         state.values.setdefault(key, value)
