@@ -23,6 +23,7 @@ from qorgau.web.ui import (
     admin_audit,
     admin_channels,
     admin_documents,
+    admin_taxonomy,
     admin_users,
     render,
 )
@@ -51,6 +52,15 @@ SECTIONS = (
         N_("Taxonomy and playbooks"),
         N_("The attack types and categories in use, and the playbooks cases are handled with."),
         Action.PLAYBOOK_READ,
+    ),
+    Section(
+        "/admin/taxonomy",
+        N_("Check a taxonomy file"),
+        N_(
+            "See whether a new taxonomy file is valid and what it would change,"
+            " before installing it."
+        ),
+        Action.USER_MANAGE,
     ),
     Section(
         "/admin/documents",
@@ -100,5 +110,12 @@ def overview(request: Request, who: Viewer) -> Response:
     )
 
 
-for _section in (admin_users, admin_documents, admin_channels, admin_agents, admin_audit):
+for _section in (
+    admin_users,
+    admin_documents,
+    admin_taxonomy,
+    admin_channels,
+    admin_agents,
+    admin_audit,
+):
     router.include_router(_section.router)
