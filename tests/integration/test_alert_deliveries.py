@@ -341,8 +341,13 @@ def test_concurrent_claimers_never_share_a_row(store: Store, desk_users: Desk) -
     taken: dict[str, list[int]] = {"a": [], "b": []}
     errors: list[BaseException] = []
     start = threading.Barrier(2)
+    # After its first batch each worker waits (briefly) for the other's first: on a loaded
+    # machine one thread could otherwise drain the queue before the other is scheduled, and
+    # the test would prove nothing about two claimers.
+    first = {name: threading.Event() for name in taken}
 
     def worker(name: str) -> None:
+        other = next(n for n in taken if n != name)
         try:
             start.wait()
             while True:
@@ -350,6 +355,9 @@ def test_concurrent_claimers_never_share_a_row(store: Store, desk_users: Desk) -
                 if not batch:
                     return
                 taken[name] += [c.id for c in batch]
+                if not first[name].is_set():
+                    first[name].set()
+                    first[other].wait(timeout=10)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
