@@ -16,13 +16,13 @@ from qorgau.domain import access, workflow
 from qorgau.domain.access import Action
 from qorgau.domain.model import Incident, Principal, Status
 from qorgau.i18n import N_, gettext
+from qorgau.queue_reads import handlers, usernames
 from qorgau.reports.labels import SEVERITY_LABELS, STATUS_LABELS
 from qorgau.response.referrals import Need
 from qorgau.response_desk import ClockView, ResponseDesk, TimelineEntry
 from qorgau.vault_desk import VaultDesk
 from qorgau.web.auth import desk
 from qorgau.web.ui import render
-from qorgau.web.ui.desk_lookups import handlers, usernames
 from qorgau.web.ui.desk_queue import CLOCK_CLASS, CLOCK_LABELS, poll_seconds, response_desk
 from qorgau.web.ui.forms import FormState
 

@@ -24,13 +24,13 @@ from qorgau.domain.model import Principal, Severity, Status
 from qorgau.domain.queries import IncidentQuery
 from qorgau.errors import Conflict, InvalidInput
 from qorgau.i18n import N_, gettext
+from qorgau.queue_reads import QueueRow, clock_views, narrowed_queue, usernames
 from qorgau.reports.labels import SEVERITY_LABELS, STATUS_LABELS
 from qorgau.response.clocks import ClockState
 from qorgau.response_desk import ClockView, ResponseDesk
 from qorgau.web.auth import desk, route
 from qorgau.web.ui import render
 from qorgau.web.ui.deps import Viewer
-from qorgau.web.ui.desk_lookups import QueueRow, clock_views, narrowed_queue, usernames
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)

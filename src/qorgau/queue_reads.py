@@ -1,11 +1,12 @@
-"""Batched reads the responders' desk pages need and the desks do not offer yet.
+"""Batched reads for the case queue page: the clocks, assignees' names and the narrowing by
+assignee or clock for one page of cases.
 
-The queue shows fifty cases at a time out of a hundred thousand: their clocks, their
-assignees' names and the narrowing by assignee or clock must each be one indexed query for the
-page, not one query per case nor a scan of every open clock. ``ResponseDesk.queue`` computes
-every open clock of the organisation, which is right for the escalation view but too much for a
-page that is reloaded every fifteen seconds by every responder. These helpers belong in the
-store (``qorgau.store.response_clocks`` / ``qorgau.store.users``) once the lead takes them.
+The queue shows fifty cases at a time out of a hundred thousand, so each of these is one indexed
+query for the page, not one query per case nor a scan of every open clock. ``ResponseDesk.queue``
+computes every open clock of the organisation, which is right for the escalation view but too
+much for a page every responder reloads every fifteen seconds. Callers are the desk pages, which
+have already authorized ``Action.QUEUE_READ``; ``narrowed_queue`` checks it again because it
+reads cases directly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from qorgau.domain import access
+from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Severity, Status
 from qorgau.domain.queries import IncidentQuery
 from qorgau.response.clocks import ClockPolicy, ClockState, deadlines, worst
@@ -112,6 +115,7 @@ def narrowed_queue(
     """Open cases narrowed by assignee and/or clock state, then by the same simple filters
     the case search applies. With a clock filter the cases come most urgent first (breached,
     then due soonest); otherwise newest first. Text is matched on the search tokens."""
+    access.authorize(principal, Action.QUEUE_READ)
     org_id = principal.org_id
     c, k = incidents.c, response_clocks.c
     cond: list[sa.ColumnElement[bool]] = [
