@@ -36,6 +36,12 @@ def upgrade() -> None:
         sa.Column("created_at", qorgau.store.types.UTCDateTime(), nullable=False),
         sa.UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),
     )
+    # The desk queue narrowed by assignee: counted and paged from the index alone.
+    op.create_index(
+        "ix_incidents_queue",
+        "incidents",
+        ["org_id", "assignee_id", "status", "reported_at", "id"],
+    )
     # The case page reads what was merged into the case; without it, a scan of every incident.
     op.create_index(
         "ix_incidents_merged_into",
@@ -48,6 +54,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_incidents_merged_into", table_name="incidents")
+    op.drop_index("ix_incidents_queue", table_name="incidents")
     op.drop_table("saved_views")
     for column in ("totp_last_counter", "totp_enabled_at", "totp_pending", "totp_secret"):
         op.drop_column("users", column)
