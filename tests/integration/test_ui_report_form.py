@@ -356,3 +356,37 @@ def test_the_form_loads_only_its_own_two_files_and_weighs_under_100_kb(web: Test
     assert "http://" not in html and "https://" not in html
     weight = len(page.content) + sum(len(web.get(path).content) for path in loaded)
     assert weight <= 100 * 1024, f"/report weighs {weight} bytes"
+
+
+def test_a_browser_that_keeps_no_cookies_can_still_report_from_this_site_only(
+    web: TestClient, store: Store
+) -> None:
+    """People at risk sometimes turn cookies off: the signed, dated token in the form is then
+    accepted with an Origin naming this site, and refused without one or from elsewhere."""
+    form = open_form(web, "ru")
+    web.cookies.clear()
+    data = {**form, "description": "Сайт недоступен с утра."}
+    assert web.post("/report", data=data).status_code == 403  # no cookie, no Origin
+    elsewhere = web.post("/report", data=data, headers={"origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
+    assert incident_count(store) == 0
+    web.cookies.clear()  # the refusal pages offered a cookie again; this browser keeps none
+    sent = web.post("/report", data=data, headers={"origin": "http://testserver"})
+    assert sent.status_code == 200 and receipt_of(sent.text)
+    assert incident_count(store) == 1
+
+
+def test_a_form_token_is_dated_and_bound_to_its_browser(web: TestClient, store: Store) -> None:
+    form = open_form(web, "en")
+    issued, nonce, _ = form["csrf"].split(".")
+    # Re-signed a day and a minute earlier: the server's own signature, but too old.
+    old = f"{int(issued) - 24 * 3600 - 60}.{nonce}"
+    stale = f"{old}.{store.cipher.blind_index(old, 'web.csrf.form')[:43]}"
+    r = web.post("/report", data={**form, "csrf": stale, "description": "Blocked."})
+    assert r.status_code == 403
+    # A token drawn for another browser's form cookie does not fit this browser's cookie.
+    with TestClient(create_app(store.settings, store), headers={"accept": "text/html"}) as other:
+        theirs = open_form(other, "en")
+    mixed = web.post("/report", data={**form, "csrf": theirs["csrf"], "description": "Blocked."})
+    assert mixed.status_code == 403
+    assert incident_count(store) == 0

@@ -49,10 +49,9 @@ async def session_principal(request: Request) -> Principal | None:
 
 async def check_csrf(request: Request) -> None:
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
-        if origin != expected:
-            raise CsrfRefused("the form was sent from another site")
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    if origin and origin != "null" and origin != expected:
+        raise CsrfRefused("the form was sent from another site")
     sent = request.headers.get(sessions.CSRF_HEADER)
     if sent is None:
         ctype = request.headers.get("content-type", "")
@@ -60,7 +59,7 @@ async def check_csrf(request: Request) -> None:
             form = await request.form()
             value = form.get(sessions.CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-    if not sessions.csrf_valid(request, sent):
+    if not sessions.csrf_valid(request, sent, same_origin=origin == expected):
         raise CsrfRefused(
             "the form has expired or did not come from this site; reload the page and send it again"
         )

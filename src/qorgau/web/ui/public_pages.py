@@ -464,9 +464,9 @@ def field_map(fields: ReportFields) -> dict[str, str]:
 def external_id(request: Request, nonce: str) -> str:
     """The form's nonce bound to this browser's form cookie (or session): only the browser
     that drew the form gets the earlier receipt back on a second send, not someone who saw
-    the page's HTML."""
+    the page's HTML (a browser that keeps no cookie has only the nonce)."""
     bound = sessions.cipher(request).blind_index(
-        f"{sessions.csrf_token(request)}\x00{nonce}", "web.report.nonce"
+        f"{sessions.binding(request)}\x00{nonce}", "web.report.nonce"
     )
     return f"form:{bound}"
 

@@ -81,12 +81,33 @@ def read_pending(request: Request) -> tuple[int, str] | None:
 
 
 # -- CSRF --------------------------------------------------------------------------------------
+FORM_TOKEN_SECONDS = 24 * 3600
+
+
 def csrf_token(request: Request) -> str:
-    """The token to put in this page's forms (and htmx's header)."""
+    """The token to put in this page's forms (and htmx's header).
+
+    Signed in: a MAC of the session token. Before sign-in: ``issued.nonce.mac`` — signed and
+    dated by the server, and bound to the form cookie when the browser keeps cookies. A
+    browser that keeps none (some people at risk turn them off) can still send the report
+    form: its token is then accepted only with an Origin header naming this site, which no
+    page elsewhere can make a browser send.
+    """
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         return cipher(request).blind_index(session, "web.csrf.session")[:43]
-    return cipher(request).blind_index(form_nonce(request), "web.csrf.form")[:43]
+    body = f"{int(time.time())}.{form_nonce(request)}"
+    return f"{body}.{cipher(request).blind_index(body, 'web.csrf.form')[:43]}"
+
+
+def binding(request: Request) -> str:
+    """A stable secret value for this browser (its session or form cookie), '' if it keeps
+    no cookie: what a form's own nonce is bound to, so a double send is recognised."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return cipher(request).blind_index(session, "web.binding.session")
+    nonce = request.cookies.get(FORM_COOKIE)
+    return cipher(request).blind_index(nonce, "web.binding.form") if nonce else ""
 
 
 def form_nonce(request: Request) -> str:
@@ -102,18 +123,30 @@ def remember_form(request: Request, response: Response) -> None:
     """Set the form cookie if this response created it (pages with anonymous forms)."""
     fresh = getattr(request.state, "form_nonce", None)
     if fresh and not request.cookies.get(FORM_COOKIE):
-        set_cookie(request, response, FORM_COOKIE, fresh, 24 * 3600)
+        set_cookie(request, response, FORM_COOKIE, fresh, FORM_TOKEN_SECONDS)
 
 
-def csrf_valid(request: Request, sent: str | None) -> bool:
+def csrf_valid(request: Request, sent: str | None, same_origin: bool) -> bool:
     if not sent:
         return False
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         expected = cipher(request).blind_index(session, "web.csrf.session")[:43]
-    else:
-        nonce = request.cookies.get(FORM_COOKIE)
-        if not nonce:
-            return False
-        expected = cipher(request).blind_index(nonce, "web.csrf.form")[:43]
-    return hmac.compare_digest(expected, sent)
+        return hmac.compare_digest(expected, sent)
+    parts = sent.split(".")
+    if len(parts) != 3:
+        return False
+    body = f"{parts[0]}.{parts[1]}"
+    expected = cipher(request).blind_index(body, "web.csrf.form")[:43]
+    if not hmac.compare_digest(expected, parts[2]):
+        return False
+    try:
+        age = time.time() - int(parts[0])
+    except ValueError:
+        return False
+    if not 0 <= age <= FORM_TOKEN_SECONDS:
+        return False
+    cookie = request.cookies.get(FORM_COOKIE)
+    if cookie:
+        return hmac.compare_digest(cookie, parts[1])
+    return same_origin
