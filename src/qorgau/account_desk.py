@@ -9,6 +9,8 @@ way for both.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +22,7 @@ from qorgau.domain.access import STAFF, Action
 from qorgau.domain.model import Principal, Role, User
 from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from qorgau.security import two_factor
-from qorgau.store import audit, users
+from qorgau.store import audit, response_docs, users
 from qorgau.store.audit import Actor
 from qorgau.store.tables import saved_views
 
@@ -28,6 +30,20 @@ SESSION_TOKEN_NAME = "web session"
 # Roles that see cases or aggregates of them sign in with two factors.
 TWO_FACTOR_ROLES = frozenset({*STAFF, Role.ANALYST})
 MAX_SAVED_VIEWS = 30
+MAX_CODE_FAILURES = 5
+CODE_FAILURE_WINDOW = timedelta(minutes=15)
+
+
+def _attempt_tag(attempt: str) -> str:
+    return hashlib.sha256(attempt.encode()).hexdigest()[:32]
+
+
+def _pending_secret(pending: str | None, tag: str) -> str | None:
+    """The secret being enrolled, if it was drawn for this attempt."""
+    if not pending or ":" not in pending:
+        return None
+    stored_tag, secret = pending.split(":", 1)
+    return secret if hmac.compare_digest(stored_tag, tag) else None
 
 
 @dataclass(frozen=True)
@@ -97,35 +113,42 @@ class SignInDesk:
         return secret is not None
 
     # -- second factor --------------------------------------------------------------------
-    def begin_enrolment(self, user_id: int) -> Enrolment:
-        """The secret to show as a QR code; the same one until it is confirmed, so reloading
-        the page does not invalidate what the phone already scanned."""
+    def begin_enrolment(self, user_id: int, attempt: str) -> Enrolment:
+        """The secret to show as a QR code for this sign-in ``attempt`` (a random value kept in
+        the browser's half-way cookie). Reloading the page shows the same secret; another
+        browser that passes the password — perhaps someone who stole it — gets a new one that
+        replaces it, so a secret copied by an intruder never becomes the owner's."""
+        tag = _attempt_tag(attempt)
         with self.store.write() as conn:
             user = users.get_user(conn, user_id)
             active, pending, _ = users.totp_state(conn, self.store.cipher, user_id)
             if active is not None:
-                raise Conflict("two-factor sign-in is already set up for this account")
-            if pending is None:
-                pending = two_factor.new_secret()
-                users.set_totp_pending(conn, self.store.cipher, user_id, pending)
-        uri = two_factor.provisioning_uri(pending, user.username)
-        return Enrolment(pending, uri, two_factor.qr_svg(uri))
+                raise Conflict("two-factor sign-in is already set up: sign in with your code")
+            secret = _pending_secret(pending, tag)
+            if secret is None:
+                secret = two_factor.new_secret()
+                users.set_totp_pending(conn, self.store.cipher, user_id, f"{tag}:{secret}")
+        uri = two_factor.provisioning_uri(secret, user.username)
+        return Enrolment(secret, uri, two_factor.qr_svg(uri))
 
-    def confirm_enrolment(self, user_id: int, code: str, address: str | None) -> None:
+    def confirm_enrolment(self, user_id: int, code: str, attempt: str, address: str | None) -> None:
         now = self.store.now()
         with self.store.write() as conn:
             user = users.get_user(conn, user_id)
             active, pending, _ = users.totp_state(conn, self.store.cipher, user_id)
             if active is not None:
-                raise Conflict("two-factor sign-in is already set up for this account")
-            if pending is None:
-                raise Conflict("start the set-up again: no code is being enrolled")
-            step = two_factor.accepted_step(pending, code, now, None)
+                raise Conflict("two-factor sign-in is already set up: sign in with your code")
+            secret = _pending_secret(pending, _attempt_tag(attempt))
+            if secret is None:
+                raise Conflict(
+                    "the set-up was started again elsewhere: sign in again and scan the new code"
+                )
+            step = two_factor.accepted_step(secret, code, now, None)
             if step is None:
                 raise InvalidInput.single(
                     "code", "totp", "the code does not match; try the next one"
                 )
-            users.enable_totp(conn, self.store.cipher, user_id, pending, step, now)
+            users.enable_totp(conn, self.store.cipher, user_id, secret, step, now)
             audit.record(
                 conn,
                 audit.audit_row(
@@ -138,13 +161,23 @@ class SignInDesk:
             )
 
     def verify_code(self, user_id: int, code: str, address: str | None) -> None:
-        """Accept a code once; a wrong or replayed code is audited and refused."""
+        """Accept a code once; a wrong or replayed code is audited and refused, and after
+        ``MAX_CODE_FAILURES`` wrong codes in ``CODE_FAILURE_WINDOW`` no code is tried at all:
+        six digits do not survive unlimited guessing by someone who has the password."""
         now = self.store.now()
         with self.store.write() as conn:
             user = users.get_user(conn, user_id)
             active, _, last = users.totp_state(conn, self.store.cipher, user_id)
             if active is None:
-                raise Conflict("two-factor sign-in is not set up for this account")
+                raise Conflict("two-factor sign-in is not set up for this account: sign in again")
+            if users.recent_code_failures(conn, user_id, now - CODE_FAILURE_WINDOW) >= (
+                MAX_CODE_FAILURES
+            ):
+                raise InvalidInput.single(
+                    "code",
+                    "locked",
+                    "too many wrong codes: wait 15 minutes, or ask an administrator",
+                )
             step = two_factor.accepted_step(active, code, now, last)
             ok = step is not None and users.record_totp_step(conn, user_id, step)
             audit.record(
@@ -229,7 +262,10 @@ class SignInDesk:
                     after={"role": str(role)},
                 ),
             )
-            return users.get_user(conn, user_id)
+            changed = users.get_user(conn, user_id)
+        # The roster and handler lists are derived from the roles: recompute them.
+        response_docs.cache(self.store).invalidate(principal.org_id)
+        return changed
 
     # -- saved views of the queue ---------------------------------------------------------
     def saved_views(self, principal: Principal) -> list[SavedView]:

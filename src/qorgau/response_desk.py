@@ -240,7 +240,9 @@ class ResponseDesk:
                 )
             if user_id is not None:
                 target = users.get_user(conn, user_id)
-                if target.org_id != principal.org_id:
+                # The case's organisation, not the caller's: an administrator who sees another
+                # organisation's case must not hand it to someone of their own.
+                if target.org_id != case.org_id:
                     raise NotFound(f"user {user_id} not found")
                 if not target.active or target.role not in access.HANDLERS:
                     raise InvalidInput.single(
@@ -700,15 +702,28 @@ class ResponseDesk:
             return st
 
     def _statement(
-        self, conn: sa.Connection, principal: Principal, statement_id: int
+        self,
+        conn: sa.Connection,
+        principal: Principal,
+        statement_id: int,
+        case: str | None = None,
     ) -> tuple[Statement, str]:
+        """The statement if its case is visible; and, when ``case`` is named (a page's URL),
+        only if it belongs to that case, so one case's page never acts on another's."""
         st = response_records.get_statement(conn, statement_id)
         pid = repo.public_ids(conn, [st.incident_id])[st.incident_id]
+        if case is not None and case != pid:
+            raise NotFound(f"statement {statement_id} is not one of {case}'s")
         self._case(conn, principal, pid)
         return st, pid
 
     def edit_statement(
-        self, principal: Principal, statement_id: int, body: str, address: str | None
+        self,
+        principal: Principal,
+        statement_id: int,
+        body: str,
+        address: str | None,
+        case: str | None = None,
     ) -> Statement:
         access.authorize(principal, Action.STATEMENT_DRAFT)
         text = body.strip()
@@ -719,7 +734,7 @@ class ResponseDesk:
                 "body", "max_length", f"at most {response_records.MAX_TEXT} characters"
             )
         with self.store.write() as conn:
-            st, pid = self._statement(conn, principal, statement_id)
+            st, pid = self._statement(conn, principal, statement_id, case)
             statements.check_edit(st.state)
             # An edit after approval needs a new approval: what was approved is not this text.
             after = response_records.set_statement(
@@ -745,12 +760,12 @@ class ResponseDesk:
             return after
 
     def approve_statement(
-        self, principal: Principal, statement_id: int, address: str | None
+        self, principal: Principal, statement_id: int, address: str | None, case: str | None = None
     ) -> Statement:
         access.authorize(principal, Action.STATEMENT_APPROVE)
         now = self.store.now()
         with self.store.write() as conn:
-            st, pid = self._statement(conn, principal, statement_id)
+            st, pid = self._statement(conn, principal, statement_id, case)
             if st.state is not StatementState.DRAFT:
                 raise Conflict(f"only a draft can be approved; this statement is {st.state}")
             after = response_records.set_statement(
@@ -774,12 +789,12 @@ class ResponseDesk:
             return after
 
     def publish_statement(
-        self, principal: Principal, statement_id: int, address: str | None
+        self, principal: Principal, statement_id: int, address: str | None, case: str | None = None
     ) -> Statement:
         access.authorize(principal, Action.STATEMENT_APPROVE)
         now = self.store.now()
         with self.store.write() as conn:
-            st, pid = self._statement(conn, principal, statement_id)
+            st, pid = self._statement(conn, principal, statement_id, case)
             statements.check_publish(st.state)
             after = response_records.set_statement(
                 conn,

@@ -223,6 +223,32 @@ def test_only_a_coordinator_approves_a_statement(web: Desk) -> None:
     assert web.rd.statements(coord, pid)[0].state == "published"
 
 
+def test_a_case_page_never_acts_on_another_cases_statement(web: Desk) -> None:
+    first = web.report("Threats against a journalist", attack_types=("threats",))
+    second = web.report("Doxxing of an editor")
+    form = web.sign_in("coordinator")
+    web.client.post(f"/desk/cases/{second}/statements", data={**form, "language": "en"})
+    coord = web.accounts["coordinator"].principal
+    (st,) = web.rd.statements(coord, second)
+    crossed = web.client.post(f"/desk/cases/{first}/statements/{st.id}/approve", data=form)
+    assert crossed.status_code == 404
+    assert web.rd.statements(coord, second)[0].state == "draft"
+
+
+def test_an_administrator_cannot_hand_another_organisations_case_to_their_own_staff(
+    web: Desk,
+) -> None:
+    from qorgau.errors import NotFound
+
+    other = web.accounts["other_coordinator"].principal
+    theirs = web.rd.cases.submit(other, ReportFields(title="Their case", attack_types=("doxxing",)))
+    admin = web.accounts["admin"].principal
+    ours = web.accounts["responder"].principal.user_id
+    with pytest.raises(NotFound):
+        web.rd.assign(admin, theirs.public_id, ours, None, None)
+    assert web.rd.cases.get(other, theirs.public_id).assignee_id is None
+
+
 def test_post_without_csrf_is_refused_and_changes_nothing(web: Desk) -> None:
     pid = web.report("Doxxing")
     web.sign_in("responder")

@@ -294,3 +294,70 @@ def test_an_oversized_form_gets_a_page_in_the_readers_language(web: TestClient) 
     assert '<html lang="kk">' in r.text and "ештеңе сақталмады" in r.text
     api = web.post("/api/v1/reports", content=big.encode(), headers={"accept": "application/json"})
     assert api.status_code == 413 and api.json()["error"] == "request_too_large"
+
+
+def test_wrong_codes_lock_the_code_step_for_a_while(
+    web: TestClient, store: Store, accounts: dict[str, Account]
+) -> None:
+    user_id = accounts["admin"].principal.user_id
+    assert user_id is not None
+    secret = enrol_totp(store, user_id)
+    r = password_step(web, "admin-user", PASSWORD, "/admin")
+    page = web.get(r.headers["location"])
+    wrong = "000000" if totp_now(secret) != "000000" else "111111"
+    for _ in range(5):
+        page = web.post(
+            "/login/code", data={"csrf": form_csrf(page.text), "code": wrong, "next": "/admin"}
+        )
+        assert page.status_code == 422
+    # The right code is now refused too, with a message saying what to do.
+    locked = web.post(
+        "/login/code",
+        data={"csrf": form_csrf(page.text), "code": totp_now(secret), "next": "/admin"},
+        follow_redirects=False,
+    )
+    assert locked.status_code == 422 and "wait 15 minutes" in locked.text
+    assert web.cookies.get("qorgau_session") is None
+
+
+def test_an_enrolment_secret_belongs_to_the_browser_that_drew_it(
+    store: Store, accounts: dict[str, Account]
+) -> None:
+    """Someone who has the password and opens the set-up page first must not end up holding
+    the owner's second factor: the owner's own attempt gets a new secret, and the intruder's
+    copy cannot confirm any more."""
+    app = create_app(store.settings, store)
+    with TestClient(app, headers=HTML) as intruder, TestClient(app, headers=HTML) as owner:
+        first = intruder.get(
+            password_step(intruder, "responder-user", PASSWORD).headers["location"]
+        )
+        copied = SECRET_ON_PAGE.search(first.text).group(1)  # type: ignore[union-attr]
+        mine = owner.get(password_step(owner, "responder-user", PASSWORD).headers["location"])
+        own = SECRET_ON_PAGE.search(mine.text).group(1)  # type: ignore[union-attr]
+        assert own != copied
+        late = intruder.post(
+            "/login/enrol",
+            data={"csrf": form_csrf(first.text), "code": totp_now(copied), "next": "/desk"},
+            follow_redirects=False,
+        )
+        assert late.status_code == 303 and late.headers["location"].startswith("/login?expired")
+        done = owner.post(
+            "/login/enrol",
+            data={"csrf": form_csrf(mine.text), "code": totp_now(own), "next": "/account"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303 and done.headers["location"] == "/account"
+    user_id = accounts["responder"].principal.user_id
+    assert user_id is not None
+    with store.read() as conn:
+        assert users.totp_state(conn, store.cipher, user_id)[0] == own
+
+
+def test_the_way_back_after_sign_in_keeps_its_whole_query(web: TestClient) -> None:
+    r = web.get("/desk?status=new&severity=high", follow_redirects=False)
+    assert r.status_code == 303
+    page = web.get(r.headers["location"])
+    assert 'value="/desk?status=new&amp;severity=high"' in page.text
+    expired = web.get("/login/code?next=/desk", follow_redirects=False)
+    again = web.get(expired.headers["location"])
+    assert "took too long" in again.text and 'value="/desk"' in again.text

@@ -284,3 +284,20 @@ def reset_totp_secret_only(conn: sa.Connection, user_id: int) -> None:
         .where(users.c.id == user_id)
         .values(totp_secret=None, totp_pending=None, totp_enabled_at=None, totp_last_counter=None)
     )
+
+
+def recent_code_failures(conn: sa.Connection, user_id: int, since: datetime) -> int:
+    """Wrong two-factor codes for ``user_id`` since ``since``, from the audit log."""
+    from qorgau.store.tables import audit_events
+
+    a = audit_events.c
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                a.tag == "user:2fa:failed",
+                a.entity == "user",
+                a.entity_id == str(user_id),
+                a.at >= since,
+            )
+        ).scalar_one()
+    )

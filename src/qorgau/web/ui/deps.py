@@ -9,7 +9,7 @@ sign-in page and brought back afterwards.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +30,7 @@ class SignInNeeded(AuthenticationRequired):
 
     @property
     def location(self) -> str:
-        return f"/login?next={quote(self.next_path, safe='/?=&')}"
+        return f"/login?{urlencode({'next': self.next_path}, safe='/')}"
 
 
 class CsrfRefused(PermissionDenied):

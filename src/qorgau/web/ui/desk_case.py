@@ -259,7 +259,7 @@ async def edit_statement(
         public_id,
         "statements",
         state,
-        lambda: rd.edit_statement(who, statement_id, state.get("body"), address),
+        lambda: rd.edit_statement(who, statement_id, state.get("body"), address, public_id),
         {"body": "body"},
     )
 
@@ -279,7 +279,7 @@ async def approve_statement(
         public_id,
         "statements",
         state,
-        lambda: rd.approve_statement(who, statement_id, address),
+        lambda: rd.approve_statement(who, statement_id, address, public_id),
         {},
     )
 
@@ -299,7 +299,7 @@ async def publish_statement(
         public_id,
         "statements",
         state,
-        lambda: rd.publish_statement(who, statement_id, address),
+        lambda: rd.publish_statement(who, statement_id, address, public_id),
         {},
     )
 

@@ -276,7 +276,8 @@ def queue_rows(request: Request, who: Viewer) -> Response:
 @router.post("/desk/views", **route(Action.QUEUE_READ))
 async def save_view(request: Request, who: Viewer) -> Response:
     state, _ = await read_form(request)
-    query = state.get("query")
+    # Only the filters the queue knows are kept, in their canonical order.
+    query = read_filters(request, state.get("query")).query_string()
     try:
         await run_in_threadpool(sign_in_desk(request).save_view, who, state.get("name"), query)
     except (InvalidInput, Conflict) as exc:

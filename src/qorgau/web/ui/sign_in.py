@@ -8,6 +8,9 @@ field, and both are audited.
 
 from __future__ import annotations
 
+import secrets
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +58,8 @@ def start(request: Request, who: Viewer) -> Response:
 @router.get("/login", **route(Action.LOGIN))
 def login_page(request: Request, who: Viewer) -> Response:
     state = FormState(values={"next": safe_next(request.query_params.get("next"))})
+    if request.query_params.get("expired"):
+        state.message = gettext(render.language(request), EXPIRED)
     return render.page(
         request,
         "ui/login.html",
@@ -87,8 +92,12 @@ async def login_submit(request: Request, who: Viewer) -> Response:
         return render.page(request, "ui/login.html", who, status=401, title=title, state=state)
     next_path = safe_next(state.get("next"))
     if checked.has_second_factor or checked.must_enrol:
-        purpose = "code" if checked.has_second_factor else "enrol"
-        response = RedirectResponse(f"/login/{purpose}?next={next_path}", status_code=303)
+        step = "code" if checked.has_second_factor else "enrol"
+        # An enrolment is bound to this browser's attempt: see SignInDesk.begin_enrolment.
+        purpose = step if step == "code" else f"enrol~{secrets.token_urlsafe(16)}"
+        response = RedirectResponse(
+            f"/login/{step}?{urlencode({'next': next_path}, safe='/')}", status_code=303
+        )
         sessions.set_cookie(
             request,
             response,
@@ -101,15 +110,24 @@ async def login_submit(request: Request, who: Viewer) -> Response:
     return _after_sign_in(request, token, next_path)
 
 
-def _pending(request: Request, purpose: str) -> int | None:
+def _pending(request: Request, step: str) -> int | None:
     found = sessions.read_pending(request)
-    if found is None or found[1] != purpose:
+    if found is None or found[1].split("~")[0] != step:
         return None
     return found[0]
 
 
+def _attempt(request: Request) -> str:
+    """The random value naming this browser's enrolment attempt (in the signed cookie)."""
+    found = sessions.read_pending(request)
+    return found[1].partition("~")[2] if found else ""
+
+
 def _expired(request: Request) -> Response:
-    return RedirectResponse("/login?expired=1", status_code=303)
+    next_path = safe_next(request.query_params.get("next"))
+    return RedirectResponse(
+        f"/login?{urlencode({'expired': '1', 'next': next_path}, safe='/')}", status_code=303
+    )
 
 
 @router.get("/login/code", **route(Action.LOGIN))
@@ -155,7 +173,12 @@ async def enrol_page(request: Request, who: Viewer) -> Response:
     user_id = _pending(request, "enrol")
     if user_id is None:
         return _expired(request)
-    enrolment = await run_in_threadpool(sign_in_desk(request).begin_enrolment, user_id)
+    try:
+        enrolment = await run_in_threadpool(
+            sign_in_desk(request).begin_enrolment, user_id, _attempt(request)
+        )
+    except Conflict:
+        return _expired(request)  # set up meanwhile (another tab): sign in with the code
     state = FormState(values={"next": safe_next(request.query_params.get("next"))})
     lang = render.language(request)
     return render.page(
@@ -178,12 +201,17 @@ async def enrol_submit(request: Request, who: Viewer) -> Response:
     address = client_address(request)
     desk_ = sign_in_desk(request)
     try:
-        await run_in_threadpool(desk_.confirm_enrolment, user_id, state.get("code"), address)
+        await run_in_threadpool(
+            desk_.confirm_enrolment, user_id, state.get("code"), _attempt(request), address
+        )
         token, _ = await run_in_threadpool(desk_.open_session, user_id, address)
-    except (InvalidInput, Conflict, AuthenticationRequired) as exc:
+    except Conflict:
+        # Confirmed already (a second press) or restarted elsewhere: start from the password.
+        return _expired(request)
+    except (InvalidInput, AuthenticationRequired) as exc:
         apply_error(state, lang, exc, {"code": "code"})
         state.values["code"] = ""
-        enrolment = await run_in_threadpool(desk_.begin_enrolment, user_id)
+        enrolment = await run_in_threadpool(desk_.begin_enrolment, user_id, _attempt(request))
         return render.page(
             request,
             "ui/enrol.html",
