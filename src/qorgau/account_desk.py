@@ -93,7 +93,9 @@ class SignInDesk:
                         "user",
                         named.id if named else 0,
                         at=self.store.now(),
-                        after={"username": username.strip().lower()[:64]},
+                        # What was typed is kept only when it names an account: a password
+                        # typed into the wrong field must not end up in the audit log.
+                        after={"username": named.username} if named else None,
                     ),
                 )
             raise

@@ -374,3 +374,13 @@ def test_refer_to_a_suggested_partner(web: Desk) -> None:
     (ref,) = web.rd.referrals(responder, pid)
     assert (ref.partner_id, ref.need) == (suggestion.partner.id, need)
     assert suggestion.partner.name in web.client.get(f"/desk/cases/{pid}").text
+
+
+def test_a_malformed_assignee_is_refused_not_read_as_a_release(web: Desk) -> None:
+    pid = web.report("Doxxing of a reporter")
+    form = web.sign_in("responder")
+    web.client.post(f"/desk/cases/{pid}/claim", data=form)
+    holder = web.accounts["responder"].principal
+    r = web.client.post(f"/desk/cases/{pid}/assign", data={**form, "user_id": "x1"})
+    assert r.status_code == 422 and 'id="e-user_id"' in r.text
+    assert web.rd.cases.get(holder, pid).assignee_id == holder.user_id

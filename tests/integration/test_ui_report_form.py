@@ -390,3 +390,11 @@ def test_a_form_token_is_dated_and_bound_to_its_browser(web: TestClient, store: 
     mixed = web.post("/report", data={**form, "csrf": theirs["csrf"], "description": "Blocked."})
     assert mixed.status_code == 403
     assert incident_count(store) == 0
+
+
+def test_a_trailing_dot_does_not_hide_a_refused_extension() -> None:
+    from qorgau.web.ui.public_pages import accepted_type
+
+    assert not accepted_type("x.svg.", "image/png")
+    assert not accepted_type("run.exe . ", "application/pdf")
+    assert accepted_type("photo.jpg", "image/jpeg")

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Status
 from qorgau.errors import Conflict, InvalidInput
-from qorgau.i18n import gettext
+from qorgau.i18n import N_, gettext
 from qorgau.store.case_tasks import TaskState
 from qorgau.vault_desk import VaultDesk
 from qorgau.web.auth import client_address, desk, route
@@ -99,8 +99,16 @@ async def claim(public_id: CaseId, request: Request, who: Viewer) -> Response:
 async def assign(public_id: CaseId, request: Request, who: Viewer) -> Response:
     state, _ = await read_form(request)
     rd, address = response_desk(request), client_address(request)
-    raw = state.get("user_id")
-    user_id = int(raw) if raw.isdigit() else None
+    raw = state.get("user_id").strip()
+    if raw and not raw.isdigit():
+        # Never read a malformed choice as "release the case".
+        def refuse() -> None:
+            raise InvalidInput.single("user_id", "choice", N_("Choose a person from the list."))
+
+        return await _act(
+            request, who, public_id, "handling", state, refuse, {"user_id": "user_id"}
+        )
+    user_id = int(raw) if raw else None
     return await _act(
         request,
         who,

@@ -348,7 +348,9 @@ class _Upload:
 
 
 def accepted_type(filename: str | None, media_type: str | None) -> bool:
-    name = (filename or "").lower()
+    # Trailing dots and spaces are dropped by Windows when the file is saved ("x.svg." opens
+    # as x.svg), so they must not hide the real extension here.
+    name = (filename or "").lower().rstrip(". ")
     ext = name[name.rfind(".") :] if "." in name else ""
     kind = (media_type or "").split(";", 1)[0].strip().lower()
     if ext in REFUSED_EXTENSIONS or kind in REFUSED_TYPES:
