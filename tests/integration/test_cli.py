@@ -128,6 +128,30 @@ def test_demo_loads_the_real_cases_without_serving(tmp_path: Path) -> None:
                 role, username, token = line.split()
                 who = desk.principal_for_token(token)
                 assert (str(who.role), who.username) == (role, username)
+        # The web sign-in lines: password, and for staff a two-factor key that gives codes.
+        from datetime import UTC, datetime
+
+        from qorgau.account_desk import SignInDesk
+        from qorgau.security import two_factor
+
+        signs = {
+            parts[0]: parts[1:]
+            for parts in (line.split() for line in r.stdout.splitlines())
+            if len(parts) == 3 and parts[0].startswith("demo-")
+        }
+        password, key = signs["demo-responder"]
+        checked = SignInDesk(desk).check_password("demo-responder", password, None)
+        assert checked.has_second_factor and not checked.must_enrol
+        assert two_factor.accepted_step(
+            key, two_factor.code_at(key, datetime.now(UTC)), datetime.now(UTC), None
+        )
+        password, key = signs["demo-reporter"]
+        assert (
+            key == "-"
+            and not SignInDesk(desk)
+            .check_password("demo-reporter", password, None)
+            .has_second_factor
+        )
     finally:
         store.close()
     out = tmp_path / "all.jsonl"
