@@ -24,8 +24,8 @@ from qorgau.i18n import N_, gettext
 from qorgau.response_desk import PERSONAL_CHANNELS
 from qorgau.web.auth import route
 from qorgau.web.ui import render
-from qorgau.web.ui.admin_common import back, notice, refusal, response_desk
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.admin_common import back, notice, refusal
+from qorgau.web.ui.deps import Viewer, response_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
-from qorgau.account_desk import SignInDesk
 from qorgau.agent_desk import AgentDesk
 from qorgau.domain.model import Principal
 from qorgau.errors import ConfigurationError, FieldProblem, InvalidInput, QorgauError
 from qorgau.i18n import N_, gettext
 from qorgau.observation_desk import ObservationDesk
-from qorgau.response_desk import ResponseDesk
 from qorgau.web.ui import sessions
 from qorgau.web.ui.forms import FormState, message_for
 
@@ -55,16 +53,6 @@ REFUSALS = (
 
 ONE_TIME_COOKIE = "qorgau_once"
 ONE_TIME_SECONDS = 120
-
-
-def sign_in_desk(request: Request) -> SignInDesk:
-    d: SignInDesk = request.app.state.sign_in_desk
-    return d
-
-
-def response_desk(request: Request) -> ResponseDesk:
-    d: ResponseDesk = request.app.state.response_desk
-    return d
 
 
 def agent_desk(request: Request) -> AgentDesk:

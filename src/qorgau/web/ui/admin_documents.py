@@ -29,8 +29,8 @@ from qorgau.response.documents import parse_toml_text
 from qorgau.response.playbooks import Playbook
 from qorgau.web.auth import client_address, desk, route
 from qorgau.web.ui import render
-from qorgau.web.ui.admin_common import back, notice, problems, response_desk
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.admin_common import back, notice, problems
+from qorgau.web.ui.deps import Viewer, response_desk
 from qorgau.web.ui.forms import FormState, read_form
 
 router = APIRouter(include_in_schema=False)

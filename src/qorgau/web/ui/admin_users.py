@@ -20,8 +20,8 @@ from qorgau.i18n import N_, gettext
 from qorgau.security.passwords import MIN_PASSWORD_LENGTH
 from qorgau.web.auth import client_address, desk, route
 from qorgau.web.ui import render
-from qorgau.web.ui.admin_common import back, notice, refusal, sign_in_desk
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.admin_common import back, notice, refusal
+from qorgau.web.ui.deps import Viewer, sign_in_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)

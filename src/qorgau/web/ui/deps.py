@@ -14,9 +14,11 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from qorgau.account_desk import SignInDesk
 from qorgau.domain import access
 from qorgau.domain.model import Principal
 from qorgau.errors import AuthenticationRequired, PermissionDenied
+from qorgau.response_desk import ResponseDesk
 from qorgau.web.auth import desk, route_action
 from qorgau.web.ui import sessions
 
@@ -35,6 +37,17 @@ class SignInNeeded(AuthenticationRequired):
 
 class CsrfRefused(PermissionDenied):
     pass
+
+
+def sign_in_desk(request: Request) -> SignInDesk:
+    """The sign-in desk of the running app (one accessor for every page module)."""
+    d: SignInDesk = request.app.state.sign_in_desk
+    return d
+
+
+def response_desk(request: Request) -> ResponseDesk:
+    d: ResponseDesk = request.app.state.response_desk
+    return d
 
 
 async def session_principal(request: Request) -> Principal | None:

@@ -24,9 +24,8 @@ from qorgau.store.case_tasks import TaskState
 from qorgau.vault_desk import VaultDesk
 from qorgau.web.auth import client_address, desk, route
 from qorgau.web.ui import render
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.deps import Viewer, response_desk
 from qorgau.web.ui.desk_case_view import CaseForms, case_context, timeline_context
-from qorgau.web.ui.desk_queue import response_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)

@@ -23,7 +23,8 @@ from qorgau.response_desk import ClockView, ResponseDesk, TimelineEntry
 from qorgau.vault_desk import VaultDesk
 from qorgau.web.auth import desk
 from qorgau.web.ui import render
-from qorgau.web.ui.desk_queue import CLOCK_CLASS, CLOCK_LABELS, poll_seconds, response_desk
+from qorgau.web.ui.deps import response_desk
+from qorgau.web.ui.desk_queue import CLOCK_CLASS, CLOCK_LABELS, poll_seconds
 from qorgau.web.ui.forms import FormState
 
 SECTIONS = (

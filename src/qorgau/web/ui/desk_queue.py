@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
-from qorgau.account_desk import SavedView, SignInDesk
+from qorgau.account_desk import SavedView
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Severity, Status
 from qorgau.domain.queries import IncidentQuery
@@ -27,10 +27,10 @@ from qorgau.i18n import N_, gettext
 from qorgau.queue_reads import QueueRow, clock_views, narrowed_queue, usernames
 from qorgau.reports.labels import SEVERITY_LABELS, STATUS_LABELS
 from qorgau.response.clocks import ClockState
-from qorgau.response_desk import ClockView, ResponseDesk
+from qorgau.response_desk import ClockView
 from qorgau.web.auth import desk, route
 from qorgau.web.ui import render
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.deps import Viewer, response_desk, sign_in_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)
@@ -50,16 +50,6 @@ CLOCK_LABELS = {
 }
 # The three states the desk acts on; every other state reads as "ok" in the queue's colours.
 CLOCK_CLASS = {"breached": "clock-breached", "due_soon": "clock-due_soon"}
-
-
-def response_desk(request: Request) -> ResponseDesk:
-    d: ResponseDesk = request.app.state.response_desk
-    return d
-
-
-def sign_in_desk(request: Request) -> SignInDesk:
-    d: SignInDesk = request.app.state.sign_in_desk
-    return d
 
 
 def poll_seconds(request: Request) -> int:

@@ -15,24 +15,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from qorgau.account_desk import SignInDesk
 from qorgau.domain.access import Action
 from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput
 from qorgau.i18n import N_, gettext
 from qorgau.web.auth import client_address, route
 from qorgau.web.ui import render, sessions
-from qorgau.web.ui.deps import Viewer
+from qorgau.web.ui.deps import Viewer, sign_in_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
 router = APIRouter(include_in_schema=False)
 
 WRONG_PASSWORD = N_("Wrong username or password.")
 EXPIRED = N_("The sign-in took too long; enter your password again.")
-
-
-def sign_in_desk(request: Request) -> SignInDesk:
-    d: SignInDesk = request.app.state.sign_in_desk
-    return d
 
 
 def safe_next(value: str | None) -> str:
