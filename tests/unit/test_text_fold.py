@@ -34,6 +34,13 @@ def test_lookalike_letters_of_the_other_script_are_repaired_per_word() -> None:
     assert fold("pаypal") == "paypal"
 
 
+def test_cyrillic_letters_with_marks_the_table_lacks_fold_like_their_bare_letter() -> None:
+    # Found by the property below: "ӣ" lost its macron to become "и" and stopped there.
+    assert fold("Ӣ") == fold("и") == "i"
+    assert fold("ӯ") == fold("у") == fold(fold("ӯ"))
+    assert fold("Ёлка") == fold(fold("Ёлка"))
+
+
 def test_case_and_compatibility_forms_fold() -> None:
     assert fold("ＢＲＥＡＫＩＮＧ news") == fold("breaking NEWS") == "breaking news"
 

@@ -147,7 +147,10 @@ def fold(text: str) -> str:
     if not text.isascii():
         text = text.translate(_FOLD_TABLE)
         if not text.isascii():
-            text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
+            # A letter with a diacritic the table lacks (Tajik/Tatar "ӣ", "ӯ") loses its mark
+            # here and must then take the same path as its bare letter, or folding twice
+            # would go further than folding once.
+            text = _COMBINING.sub("", unicodedata.normalize("NFD", text)).translate(_FOLD_TABLE)
             if not text.isascii():
                 text = _NOT_WORD.sub(" ", text)
     return " ".join(text.translate(_ASCII_PUNCTUATION).split())
