@@ -1296,11 +1296,17 @@ def _safe_url(s: Settings) -> str:
 # The detect / observe / watchlist / simulate commands live in their own module, which imports
 # this one; run as ``python -m qorgau.cli``, this file hands over to the imported module below.
 if __name__ not in ("__main__", "__mp_main__"):  # not when run as a script or its child
+    from qorgau.cli_backup import register as _register_backup
     from qorgau.cli_detect import register as _register_detect
+    from qorgau.cli_keys import register as _register_keys
+    from qorgau.cli_privacy import register as _register_privacy
     from qorgau.cli_reports import register as _register_reports
 
     _register_detect(app)
     _register_reports(app)
+    _register_keys(app)
+    _register_backup(app)
+    _register_privacy(app)
 
 
 def main() -> None:

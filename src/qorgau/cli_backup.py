@@ -1,0 +1,9 @@
+"""The ``qorgau backup`` and ``qorgau restore`` commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this module's commands to the main ``qorgau`` app."""
