@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED_CSV := ../shared/data/kz-journalist-incidents-seed/kz_incidents_seed.csv
 DATA_DIR ?= qorgau-data
 
-.PHONY: demo test lint services screenshots bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports bench-ui assets messages clean
+.PHONY: demo test lint services screenshots fuzz crash-test bench-security bench bench-quick bench-alerts bench-vault bench-monitor bench-detect bench-campaigns bench-reports bench-ui assets messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+## Security: schemathesis over the whole API (>= 10,000 requests), SIGKILL crash consistency
+## (200 kills per database), intake p50/p95/p99 beside a flood of bad requests (5 minutes)
+fuzz: $(STAMP)
+	$(BIN)/python -m benchmarks.fuzz_api --requests 10000
+
+crash-test: $(STAMP) services
+	$(BIN)/python -m benchmarks.crash_consistency --kills 200
+
+bench-security: $(STAMP) services
+	$(BIN)/python -m benchmarks.security_load --find --seconds 300
 
 ## Rebuild the front-end files the project serves itself, from the npm registry (committed;
 ## needs Node.js): the interactive-charts bundle and htmx

@@ -173,6 +173,8 @@ def qorgau_env(data_dir: Path, url: str) -> dict[str, str]:
         "QORGAU_DATA_DIR": str(data_dir),
         "QORGAU_DATABASE_URL": url,
         "QORGAU_KEY_FILE": str(data_dir / "keys" / "qorgau.key"),
+        # The load comes from one address: the per-address intake limit would cap it.
+        "QORGAU_INTAKE_RATE_PER_MINUTE": "0",
     }
 
 

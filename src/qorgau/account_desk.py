@@ -12,26 +12,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from qorgau import sign_in_guard
 from qorgau.desk import CaseDesk
 from qorgau.domain import access
-from qorgau.domain.access import STAFF, Action
+from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Role, User
 from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from qorgau.security import two_factor
-from qorgau.store import audit, response_docs, users
+
+# The rules every sign-in shares with API token logins (re-exported for older importers).
+from qorgau.sign_in_guard import CODE_FAILURE_WINDOW as CODE_FAILURE_WINDOW
+from qorgau.sign_in_guard import MAX_CODE_FAILURES as MAX_CODE_FAILURES
+from qorgau.sign_in_guard import TWO_FACTOR_ROLES as TWO_FACTOR_ROLES
+from qorgau.store import audit, response_docs, sessions, users
 from qorgau.store.audit import Actor
 from qorgau.store.tables import saved_views
 
-SESSION_TOKEN_NAME = "web session"
-# Roles that see cases or aggregates of them sign in with two factors.
-TWO_FACTOR_ROLES = frozenset({*STAFF, Role.ANALYST})
+SESSION_TOKEN_NAME = sessions.WEB_SESSION_NAME
 MAX_SAVED_VIEWS = 30
-MAX_CODE_FAILURES = 5
-CODE_FAILURE_WINDOW = timedelta(minutes=15)
 
 
 def _attempt_tag(attempt: str) -> str:
@@ -75,32 +77,13 @@ class SignInDesk:
         self.store = desk.store
 
     def check_password(self, username: str, password: str, address: str | None) -> PasswordChecked:
-        try:
-            with self.store.read() as conn:
-                user = users.authenticate_password(conn, username, password)
-                secret, _, _ = users.totp_state(conn, self.store.cipher, user.id)
-        except AuthenticationRequired:
-            # Its own transaction: the refusal must be on record even though nothing else is.
-            with self.store.write() as conn:
-                named = users.user_by_name(conn, username)
-                # Filed under the named account's organisation, so its admins see the attempt.
-                org_id = named.org_id if named else None
-                audit.record(
-                    conn,
-                    audit.audit_row(
-                        Actor(None, "anonymous", org_id, address),
-                        "user:sign-in:failed",
-                        "user",
-                        named.id if named else 0,
-                        at=self.store.now(),
-                        # What was typed is kept only when it names an account: a password
-                        # typed into the wrong field must not end up in the audit log.
-                        after={"username": named.username} if named else None,
-                    ),
-                )
-            raise
-        required = self.store.settings.web_require_two_factor and user.role in TWO_FACTOR_ROLES
-        return PasswordChecked(user, secret is not None, required and secret is None)
+        """The first step, with the lockout and failure record every sign-in shares
+        (``sign_in_guard``); raises ``TooManyAttempts`` while the name is locked."""
+        user = sign_in_guard.check_password(self.store, username, password, address)
+        with self.store.read() as conn:
+            secret, _, _ = users.totp_state(conn, self.store.cipher, user.id)
+        has = secret is not None
+        return PasswordChecked(user, has, sign_in_guard.must_enrol(self.store.settings, user, has))
 
     def user(self, user_id: int) -> User:
         with self.store.read() as conn:
@@ -198,7 +181,7 @@ class SignInDesk:
     # -- sessions -------------------------------------------------------------------------
     def open_session(self, user_id: int, address: str | None) -> tuple[str, datetime]:
         now = self.store.now()
-        ttl = timedelta(hours=self.store.settings.session_ttl_hours)
+        ttl = sessions.web_session_ttl(self.store.settings.session_ttl_hours)
         with self.store.write() as conn:
             user = users.get_user(conn, user_id)
             if not user.active:
@@ -252,6 +235,11 @@ class SignInDesk:
             if target.id == principal.user_id and role != target.role:
                 raise Conflict("you cannot change your own role; ask another administrator")
             users.set_role(conn, user_id, role)
+            # What a session may do was decided at sign-in with the old role in mind (and a
+            # demotion must bite at once): the person signs in again with the new one.
+            revoked = (
+                sessions.revoke_all(conn, user_id, self.store.now()) if role != target.role else 0
+            )
             audit.record(
                 conn,
                 audit.audit_row(
@@ -261,7 +249,7 @@ class SignInDesk:
                     user_id,
                     at=self.store.now(),
                     before={"role": str(target.role)},
-                    after={"role": str(role)},
+                    after={"role": str(role), "sessions_revoked": revoked},
                 ),
             )
             changed = users.get_user(conn, user_id)

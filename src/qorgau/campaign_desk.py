@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from qorgau import read_audit
 from qorgau.desk import CaseDesk
 from qorgau.detect import account_actions as actions_mod
 from qorgau.detect import media_registry, mvt_results, protected_registry
@@ -117,6 +118,14 @@ class CampaignDesk:
             )
         with self.store.read() as conn:
             doc = registries_repo.load(conn, self.store.cipher, principal.org_id, kind)
+        if kind == "protected" and doc and doc.get("entities"):
+            read_audit.record(
+                self.store,
+                principal,
+                entity="registry",
+                entity_id=kind,
+                groups={read_audit.PROTECTED_REGISTRY},
+            )
         return doc or ({"entities": []} if kind == "protected" else {"items": []})
 
     def media_registry(self, principal: Principal) -> media_registry.MediaRegistry:

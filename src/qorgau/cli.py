@@ -919,6 +919,15 @@ def vault_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     )
     if report.unsealed_entries:
         out.print(t("{n} entries are newer than the last signed head.", n=report.unsealed_entries))
+    for item_id, index, sha in report.erased:
+        out.print(
+            t(
+                "Log entry {index} (item {item}): content erased, hash kept ({sha}).",
+                index=index,
+                item=item_id,
+                sha=sha,
+            )
+        )
     if not report.ok:
         raise typer.Exit(1)
 

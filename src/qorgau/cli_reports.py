@@ -39,6 +39,7 @@ from qorgau.errors import InvalidInput
 from qorgau.i18n import N_
 from qorgau.legal_desk import LegalDesk
 from qorgau.report_desk import PublicData, ReportDesk
+from qorgau.security.csv_cells import safe_dict
 from qorgau.sharing_desk import SharingDesk
 from qorgau.store.store import Store
 
@@ -359,7 +360,7 @@ def share_trackers(
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(safe_dict(r) for r in rows)  # titles are typed by strangers
     _emit(buf.getvalue(), out_file)
 
 

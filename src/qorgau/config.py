@@ -25,7 +25,20 @@ class Settings:
     token_ttl_hours: int = 24 * 30
     # Web interface: a browser session lasts a working day; staff must use a second factor.
     session_ttl_hours: int = 12
-    web_require_two_factor: bool = True
+    # Staff and analysts need a second factor for web sessions *and* API tokens
+    # (QORGAU_REQUIRE_2FA; the older QORGAU_WEB_REQUIRE_2FA is still read).
+    require_two_factor: bool = True
+    # Sign-in protection: this many wrong passwords for one account within the lockout window
+    # lock its password step until the oldest ages out; per client address, at most this many
+    # failed sign-ins a minute across all accounts (password spraying); 0 turns a limit off.
+    sign_in_max_failures: int = 10
+    sign_in_lockout_minutes: int = 15
+    sign_in_rate_per_minute: int = 10
+    # Public intake: reports a minute from one client address (API and the /report form).
+    intake_rate_per_minute: int = 60
+    # Where the per-address counters live: "memory://" (this process) or a shared store such
+    # as "redis://127.0.0.1:6379/0" when several server processes answer.
+    rate_limit_storage: str = "memory://"
     # Mark session cookies Secure (set when the desk is served over HTTPS, as it should be
     # anywhere but loopback or an onion service).
     secure_cookies: bool = False
@@ -67,6 +80,9 @@ class Settings:
     # An organisation's adapted copy of the monitoring-report templates ('qorgau report
     # templates DIR' writes one); None uses the shipped ones.
     report_template_dir: Path | None = None
+    # Retention periods (docs/decisions/0026): a JSON document of days per kind of record;
+    # None keeps the defaults of qorgau.domain.privacy.
+    retention_file: Path | None = None
     # How often the public dataset may be re-released (minutes): rarer releases make it
     # harder to pick out a new case by comparing two of them.
     public_refresh_minutes: int = 24 * 60
@@ -79,6 +95,11 @@ class Settings:
     # Fingerprint files (same TOML format as the shipped Kazakhstan seed) an installation adds:
     # its own countries' blockpages, or a lab's.
     monitor_fingerprint_files: tuple[Path, ...] = ()
+
+    @property
+    def web_require_two_factor(self) -> bool:
+        """The setting's earlier, web-only name."""
+        return self.require_two_factor
 
     @property
     def resolved_database_url(self) -> str:
@@ -118,6 +139,13 @@ class Settings:
                 raise ConfigurationError(f"{name} must be positive, got {value}")
             return value
 
+        def limit(name: str, default: int) -> int:
+            """A rate: a whole number, 0 meaning no limit."""
+            raw = env.get(name)
+            if raw is None or raw.strip() == "0":
+                return default if raw is None else 0
+            return integer(name, default)
+
         url = env.get("QORGAU_DATABASE_URL") or None
         if url and not url.startswith(("sqlite", "postgresql")):
             raise ConfigurationError(
@@ -143,7 +171,15 @@ class Settings:
             max_body_bytes=integer("QORGAU_MAX_BODY_BYTES", 256 * 1024),
             token_ttl_hours=integer("QORGAU_TOKEN_TTL_HOURS", 24 * 30),
             session_ttl_hours=integer("QORGAU_SESSION_TTL_HOURS", 12),
-            web_require_two_factor=env.get("QORGAU_WEB_REQUIRE_2FA", "1") not in ("0", "false"),
+            require_two_factor=env.get(
+                "QORGAU_REQUIRE_2FA", env.get("QORGAU_WEB_REQUIRE_2FA", "1")
+            ).lower()
+            not in ("0", "false", "no", "off"),
+            sign_in_max_failures=integer("QORGAU_SIGN_IN_MAX_FAILURES", 10),
+            sign_in_lockout_minutes=integer("QORGAU_SIGN_IN_LOCKOUT_MINUTES", 15),
+            sign_in_rate_per_minute=limit("QORGAU_SIGN_IN_RATE_PER_MINUTE", 10),
+            intake_rate_per_minute=limit("QORGAU_INTAKE_RATE_PER_MINUTE", 60),
+            rate_limit_storage=_rate_storage(env.get("QORGAU_RATE_LIMIT_STORAGE", "memory://")),
             secure_cookies=env.get("QORGAU_SECURE_COOKIES", "") in ("1", "true"),
             default_org=env.get("QORGAU_DEFAULT_ORG", "default"),
             trust_proxy_headers=env.get("QORGAU_TRUST_PROXY_HEADERS", "") in ("1", "true"),
@@ -169,6 +205,9 @@ class Settings:
             public_refresh_minutes=integer("QORGAU_PUBLIC_REFRESH_MINUTES", 24 * 60),
             report_template_dir=Path(env["QORGAU_REPORT_TEMPLATES"])
             if env.get("QORGAU_REPORT_TEMPLATES")
+            else None,
+            retention_file=Path(env["QORGAU_RETENTION_FILE"])
+            if env.get("QORGAU_RETENTION_FILE")
             else None,
             inbound_smtp_domains=tuple(
                 d.strip().lower()
@@ -200,3 +239,13 @@ def _port(raw: str) -> int:
     if not 0 <= value <= 65535:
         raise ConfigurationError(f"QORGAU_INBOUND_SMTP_PORT must be 0-65535, got {value}")
     return value
+
+
+def _rate_storage(raw: str) -> str:
+    uri = raw.strip() or "memory://"
+    if not uri.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        raise ConfigurationError(
+            "QORGAU_RATE_LIMIT_STORAGE is memory:// or a Redis URL such as "
+            f"redis://127.0.0.1:6379/0, got {raw!r}"
+        )
+    return uri

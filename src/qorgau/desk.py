@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from qorgau import read_audit, sign_in_guard
 from qorgau.domain import access, workflow
 from qorgau.domain.access import Action
 from qorgau.domain.intake import validate_report
@@ -31,17 +32,25 @@ from qorgau.domain.model import (
     Status,
     User,
 )
+from qorgau.domain.privacy import may_see_locked
 from qorgau.domain.queries import MAX_PAGE_SIZE, IncidentQuery, Page
 from qorgau.domain.tlp import Tlp
-from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from qorgau.errors import (
+    AuthenticationRequired,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from qorgau.response import triage
-from qorgau.security import two_factor
 from qorgau.store import audit, response_clocks, response_docs, users
 from qorgau.store import incidents as repo
 from qorgau.store.audit import Actor
 from qorgau.store.incidents import Stored
 from qorgau.store.intake import IntakeJob, store_report
+from qorgau.store.privacy import unlocked
 from qorgau.store.rows import audit_view, search_text
+from qorgau.store.sessions import web_session_ttl
 from qorgau.store.store import Store
 from qorgau.store.tables import incident_attack_types, incidents
 
@@ -166,7 +175,9 @@ class CaseDesk:
         access.ensure_visible(principal, incident)
         return incident
 
-    def get(self, principal: Principal, public_id: str) -> Incident:
+    def get(self, principal: Principal, public_id: str, address: str | None = None) -> Incident:
+        """The incident, with personal data for those who may read it — a read that is
+        recorded (read_audit) before it is returned."""
         access.authorize(principal, Action.INCIDENT_READ)
         with self.store.read() as conn:
             incident = self._visible(conn, principal, public_id)
@@ -174,20 +185,38 @@ class CaseDesk:
                 incident = repo.get_incident(
                     conn, self.store.cipher, self.store.taxonomy, public_id, reveal=True
                 )
-            return incident
+        if not read_audit.is_own_report(principal, incident):
+            read_audit.record(
+                self.store,
+                principal,
+                entity="incident",
+                entity_id=public_id,
+                groups=read_audit.incident_groups(incident, self.store.taxonomy),
+                address=address,
+            )
+        return incident
 
     def merged_from(self, principal: Principal, incident: Incident) -> list[str]:
         with self.store.read() as conn:
             ids = repo.merged_ids(conn, incident.id)
             return sorted(repo.public_ids(conn, ids).values())
 
-    def search(self, principal: Principal, query: IncidentQuery) -> Page[Incident]:
+    def search(
+        self,
+        principal: Principal,
+        query: IncidentQuery,
+        *,
+        personal: bool = True,
+        address: str | None = None,
+    ) -> Page[Incident]:
+        """A page of incidents; ``personal=False`` leaves personal data encrypted (a queue
+        that shows none need not decrypt it, nor be recorded as a read of it)."""
         access.authorize(principal, Action.INCIDENT_LIST)
         _check_page(query.limit, query.offset)
         own = access.only_own_reports(principal)
-        reveal = principal.role in access.STAFF or own
+        reveal = personal and (principal.role in access.STAFF or own)
         with self.store.read() as conn:
-            return repo.search(
+            page = repo.search(
                 conn,
                 self.store.cipher,
                 self.store.taxonomy,
@@ -195,7 +224,22 @@ class CaseDesk:
                 org_id=None if principal.role is Role.ADMIN else principal.org_id,
                 reporter_user_id=principal.user_id if own else None,
                 reveal=reveal,
+                show_locked=may_see_locked(principal.role),
             )
+        if reveal and not own:
+            shown = {
+                i.public_id: read_audit.incident_groups(i, self.store.taxonomy) for i in page.items
+            }
+            read_audit.record(
+                self.store,
+                principal,
+                entity="incident",
+                entity_id="search",
+                groups=set().union(*shown.values()),
+                records=[pid for pid, groups in shown.items() if groups],
+                address=address,
+            )
+        return page
 
     # -- changing -------------------------------------------------------------------------
     def update(
@@ -272,7 +316,7 @@ class CaseDesk:
                 repo.replace_legal_refs(conn, before.id, dict.fromkeys(patch.legal_refs))
             after = repo.get_incident(conn, self.store.cipher, tax, public_id, reveal=False)
             self._audit(conn, principal, address, "incident:updated", before, after)
-        return self.get(principal, public_id)
+        return self.get(principal, public_id, address)
 
     def change_status(
         self,
@@ -311,7 +355,7 @@ class CaseDesk:
                 after,
                 extra={"reason": reason} if reason else None,
             )
-        return self.get(principal, public_id)
+        return self.get(principal, public_id, address)
 
     def add_note(
         self,
@@ -358,14 +402,28 @@ class CaseDesk:
         return note
 
     def notes(
-        self, principal: Principal, public_id: str, limit: int, offset: int
+        self,
+        principal: Principal,
+        public_id: str,
+        limit: int,
+        offset: int,
+        address: str | None = None,
     ) -> tuple[list[Note], int]:
         access.authorize(principal, Action.NOTE_READ)
         _check_page(limit, offset)
         with self.store.read() as conn:
             incident = self._visible(conn, principal, public_id)
             ids = [incident.id, *repo.merged_ids(conn, incident.id)]
-            return repo.list_notes(conn, self.store.cipher, ids, limit, offset)
+            found, total = repo.list_notes(conn, self.store.cipher, ids, limit, offset)
+        read_audit.record(
+            self.store,
+            principal,
+            entity="incident",
+            entity_id=public_id,
+            groups=read_audit.note_groups(found),
+            address=address,
+        )
+        return found, total
 
     # -- campaigns and duplicates ---------------------------------------------------------
     def create_campaign(
@@ -421,7 +479,8 @@ class CaseDesk:
                     conn, self.store.cipher, self.store.taxonomy, pid, reveal=False
                 )
                 self._audit(conn, principal, address, "incident:campaign:linked", before, after)
-        return [self.get(principal, pid) for pid in dict.fromkeys(public_ids)]
+        with read_audit.one_event(self.store, principal, address):
+            return [self.get(principal, pid) for pid in dict.fromkeys(public_ids)]
 
     def merge(
         self, principal: Principal, duplicate_id: str, into_id: str, address: str | None
@@ -473,7 +532,7 @@ class CaseDesk:
                 surv_after,
                 extra={"merged_from": duplicate_id},
             )
-        return self.get(principal, into_id)
+        return self.get(principal, into_id, address)
 
     # -- oversight ------------------------------------------------------------------------
     def audit_log(
@@ -485,9 +544,14 @@ class CaseDesk:
         tag_prefix: str | None,
         limit: int,
         offset: int,
+        actor_id: int | None = None,
+        actor_name: str | None = None,
     ) -> tuple[list[AuditEvent], int]:
         access.authorize(principal, Action.AUDIT_READ)
         _check_page(limit, offset)
+        hide_reads = not access.may_read_access_log(principal)
+        if hide_reads and tag_prefix and tag_prefix.startswith("read"):
+            raise PermissionDenied("only administrators see who read personal data")
         with self.store.read() as conn:
             return audit.list_events(
                 conn,
@@ -497,12 +561,15 @@ class CaseDesk:
                 tag_prefix=tag_prefix,
                 limit=limit,
                 offset=offset,
+                exclude_prefix=read_audit.READ_PREFIX if hide_reads else None,
+                actor_id=actor_id,
+                actor_name=actor_name,
             )
 
     def summary(self, principal: Principal) -> Summary:
         access.authorize(principal, Action.STATS_READ)
         c = incidents.c
-        live = sa.and_(c.org_id == principal.org_id, c.status != "merged")
+        live = sa.and_(c.org_id == principal.org_id, c.status != "merged", unlocked())
         with self.store.read() as conn:
 
             def grouped(col: sa.ColumnElement[Any]) -> dict[str, int]:
@@ -539,30 +606,35 @@ class CaseDesk:
         otp: str | None = None,
     ) -> tuple[str, Any, User]:
         """An API token for a password, and for the current code when the account has a
-        second factor (a stolen password alone then gets no token)."""
+        second factor (a stolen password alone then gets no token). Staff without a second
+        factor get none at all while two factors are required (see ``sign_in_guard``)."""
+        user = sign_in_guard.check_password(self.store, username, password, address)
         now = self.store.now()
         with self.store.write() as conn:
-            user = users.authenticate_password(conn, username, password)
             secret, _, last = users.totp_state(conn, self.store.cipher, user.id)
-            if secret is not None:
-                step = two_factor.accepted_step(secret, otp or "", now, last)
-                if step is None or not users.record_totp_step(conn, user.id, step):
-                    raise AuthenticationRequired(
-                        "this account signs in with a two-factor code: send the current one "
-                        "as 'otp'"
-                    )
-            ttl = timedelta(hours=self.store.settings.token_ttl_hours)
-            token, expires = users.issue_token(conn, user.id, token_name, now, ttl)
-            audit.record(
-                conn,
-                audit.audit_row(
-                    Actor(user.id, user.username, user.org_id, address),
-                    "user:token:issued",
-                    "user",
-                    user.id,
-                    at=now,
-                    after={"name": token_name},
-                ),
+            if secret is None:
+                sign_in_guard.refuse_without_second_factor(self.store.settings, user)
+                ok = True
+            else:
+                # A wrong code is audited in this transaction, which commits before the refusal.
+                ok = sign_in_guard.accept_code(conn, user, secret, last, otp, now, address)
+            if ok:
+                ttl = timedelta(hours=self.store.settings.token_ttl_hours)
+                token, expires = users.issue_token(conn, user.id, token_name, now, ttl)
+                audit.record(
+                    conn,
+                    audit.audit_row(
+                        Actor(user.id, user.username, user.org_id, address),
+                        "user:token:issued",
+                        "user",
+                        user.id,
+                        at=now,
+                        after={"name": token_name},
+                    ),
+                )
+        if not ok:
+            raise AuthenticationRequired(
+                "this account signs in with a two-factor code: send the current one as 'otp'"
             )
         return token, expires, user
 
@@ -582,8 +654,15 @@ class CaseDesk:
             )
 
     def principal_for_token(self, token: str) -> Principal:
+        s = self.store.settings
         with self.store.read() as conn:
-            return users.principal_for_token(conn, token, self.store.now())
+            return users.principal_for_token(
+                conn,
+                token,
+                self.store.now(),
+                session_max=web_session_ttl(s.session_ttl_hours),
+                token_max=timedelta(hours=s.token_ttl_hours),
+            )
 
     def create_user(
         self,

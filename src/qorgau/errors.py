@@ -10,6 +10,7 @@ here, free of HTTP, is what lets the CLI, workers and the API share the same rul
     ├── Conflict                the request contradicts stored state (409)
     ├── PermissionDenied        authenticated but not allowed (403)
     ├── AuthenticationRequired  no or bad credentials (401)
+    ├── TooManyAttempts         too many sign-ins or reports from one place; retry later (429)
     └── ConfigurationError      the installation itself is unusable (keys, database URL)
 """
 
@@ -62,3 +63,12 @@ class AuthenticationRequired(QorgauError):
 
 class ConfigurationError(QorgauError):
     pass
+
+
+class TooManyAttempts(QorgauError):
+    """Refused for now, not for good: ``retry_after`` seconds later the same request may pass
+    (sign-in lockouts and per-address rate limits)."""
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

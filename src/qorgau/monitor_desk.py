@@ -368,6 +368,8 @@ def register_csv(entries: list[RegisterEntry]) -> str:
     import csv
     import io
 
+    from qorgau.security.csv_cells import safe_row
+
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(
@@ -385,16 +387,18 @@ def register_csv(entries: list[RegisterEntry]) -> str:
     )
     for e in entries:
         w.writerow(
-            [
-                e.host,
-                e.first_seen.isoformat(),
-                e.last_seen.isoformat(),
-                "yes" if e.currently_blocked else "no",
-                " ".join(e.methods),
-                "; ".join(n["network"] for n in e.networks),
-                e.legal_basis,
-                e.legal_reference or "",
-                " ".join(str(i) for i in e.observations),
-            ]
+            safe_row(  # a legal reference is typed by a person
+                [
+                    e.host,
+                    e.first_seen.isoformat(),
+                    e.last_seen.isoformat(),
+                    "yes" if e.currently_blocked else "no",
+                    " ".join(e.methods),
+                    "; ".join(n["network"] for n in e.networks),
+                    e.legal_basis,
+                    e.legal_reference or "",
+                    " ".join(str(i) for i in e.observations),
+                ]
+            )
         )
     return buf.getvalue()

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from qorgau import read_audit
 from qorgau.desk import CaseDesk
 from qorgau.detect import registry
 from qorgau.detect.model import Finding, Observation
@@ -227,6 +228,14 @@ class ObservationDesk:
         access.authorize(principal, Action.WATCHLIST_READ)
         with self.store.read() as conn:
             entries = obs_repo.watchlist(conn, self.store.cipher, principal.org_id)
+        # Masked values, but the names of the people protected: a read to record.
+        read_audit.record(
+            self.store,
+            principal,
+            entity="watchlist",
+            entity_id=principal.org_id,
+            groups={read_audit.WATCHLIST} if entries else set(),
+        )
         return [WatchEntry(e.id, e.person, e.group, e.kind, mask(e.kind, e.value)) for e in entries]
 
     def people(self, org_id: int, conn: Any) -> list[dict[str, Any]]:
@@ -645,8 +654,9 @@ class ObservationDesk:
             return det_repo.observation_keys(conn, finding_id)
 
     def incident_public_ids(self, ids: list[int]) -> dict[int, str]:
+        """Case references for findings' links; a case under a panic lock gets none."""
         with self.store.read() as conn:
-            return incidents_repo.public_ids(conn, ids)
+            return incidents_repo.public_ids(conn, ids, show_locked=False)
 
     def failures(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
         access.authorize(principal, Action.OBSERVATION_READ)

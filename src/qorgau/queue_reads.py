@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Severity, Status
+from qorgau.domain.privacy import may_see_locked
 from qorgau.domain.queries import IncidentQuery
 from qorgau.response.clocks import ClockPolicy, ClockState, deadlines, worst
 from qorgau.response_desk import ClockView, ResponseDesk
+from qorgau.store.privacy import unlocked
 from qorgau.store.response_clocks import decode
 from qorgau.store.tables import incident_attack_types, incidents, response_clocks, users
 
@@ -122,6 +124,8 @@ def narrowed_queue(
         c.org_id == org_id,
         c.status.in_([str(s) for s in query.statuses] if query.statuses else list(OPEN_FOR_QUEUE)),
     ]
+    if not may_see_locked(principal.role):
+        cond.append(unlocked())
     if assigned == "mine":
         cond.append(c.assignee_id == principal.user_id)
     elif assigned == "unassigned":

@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from qorgau import read_audit
 from qorgau.alerts.channels import validate_channel
 from qorgau.desk import CaseDesk
 from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.model import Incident, Principal, Severity, Status
+from qorgau.domain.privacy import may_see_locked
 from qorgau.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from qorgau.response import alert_text, statements
 from qorgau.response.catalogue import ResponseConfig, validate_document
@@ -35,6 +37,7 @@ from qorgau.store.attachments import Attachment, list_attachments
 from qorgau.store.audit import Actor
 from qorgau.store.blobs import BlobStore
 from qorgau.store.case_tasks import Task, TaskState
+from qorgau.store.privacy import unlocked
 from qorgau.store.response_clocks import (
     get_clock,
     mark_acted,
@@ -331,7 +334,10 @@ class ResponseDesk:
                     incidents.c.status,
                     incidents.c.assignee_id,
                     incidents.c.reported_at,
-                ).where(incidents.c.id.in_(list(clocks)))
+                ).where(
+                    incidents.c.id.in_(list(clocks)),
+                    sa.true() if may_see_locked(principal.role) else unlocked(),
+                )
             ).all()
         items = []
         for r in rows:
@@ -926,25 +932,51 @@ class ResponseDesk:
             return found
 
     def attachment_content(
-        self, principal: Principal, public_id: str, sha256: str
+        self,
+        principal: Principal,
+        public_id: str,
+        sha256: str,
+        *,
+        original: bool = False,
+        address: str | None = None,
     ) -> tuple[Attachment, bytes]:
-        """The original bytes, checked against their hash on the way out."""
+        """The file checked against its hash on the way out. Images come without their EXIF,
+        GPS, XMP and comments (``image_metadata.staff_copy``); the original bytes only when
+        asked for, to those who may export evidence, and that request is audited."""
+        from qorgau.security.image_metadata import staff_copy
+
+        if original:
+            access.authorize(principal, Action.VAULT_EXPORT)
         for item in self.attachments(principal, public_id):
             if item.sha256 == sha256:
                 data = BlobStore.for_settings(self.store.settings).get(sha256)
-                self._custody_of_download(principal, item.incident_id, sha256)
+                changed = False
+                if not original:
+                    data, changed = staff_copy(data)
+                copy = "original" if original else ("without_metadata" if changed else "as_stored")
+                self._custody_of_download(principal, public_id, item, copy, address)
                 return item, data
         raise NotFound(f"no attachment {sha256} on {public_id}")
 
-    def _custody_of_download(self, principal: Principal, incident_id: int, sha256: str) -> None:
-        """The file is also vault evidence: its download is a custody event like any view."""
+    def _custody_of_download(
+        self,
+        principal: Principal,
+        public_id: str,
+        item: Attachment,
+        copy: str,
+        address: str | None,
+    ) -> None:
+        """The file is also vault evidence: its download is a custody event like any view,
+        saying which copy was taken; taking the original is also in the audit log."""
         from qorgau.store import vault as vault_repo
         from qorgau.store.tables import vault_items
 
+        now = self.store.now()
         with self.store.write() as conn:
             ids = conn.execute(
                 sa.select(vault_items.c.id).where(
-                    vault_items.c.incident_id == incident_id, vault_items.c.sha256 == sha256
+                    vault_items.c.incident_id == item.incident_id,
+                    vault_items.c.sha256 == item.sha256,
                 )
             ).scalars()
             for item_id in ids:
@@ -955,9 +987,21 @@ class ResponseDesk:
                     principal.username,
                     "viewed",
                     "downloaded as a report attachment",
-                    None,
-                    None,
-                    self.store.now(),
+                    {"copy": copy},
+                    address,
+                    now,
+                )
+            if copy == "original":
+                audit.record(
+                    conn,
+                    audit.audit_row(
+                        Actor.of(principal, address),
+                        "incident:attachment:original",
+                        "incident",
+                        public_id,
+                        at=now,
+                        after={"sha256": item.sha256},
+                    ),
                 )
 
     # -- timeline -------------------------------------------------------------------------
@@ -1006,5 +1050,14 @@ class ResponseDesk:
                         },
                     )
                 )
+        # Sensitive notes are decrypted into the timeline, which the case page polls.
+        read_audit.record(
+            self.store,
+            principal,
+            entity="incident",
+            entity_id=public_id,
+            groups=read_audit.note_groups(note_bodies.values()),
+            again_after=read_audit.POLL_WINDOW,
+        )
         entries.sort(key=lambda e: e.at)
         return entries

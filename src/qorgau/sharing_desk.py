@@ -20,6 +20,7 @@ from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.intake import validate_report
 from qorgau.domain.model import Perpetrator, Principal, ReportFields, Role, Severity, TargetInput
+from qorgau.domain.privacy import refusal_to_share
 from qorgau.domain.tlp import Tlp
 from qorgau.errors import Conflict, FieldProblem, InvalidInput
 from qorgau.reports import indicators as indicator_rules
@@ -31,6 +32,7 @@ from qorgau.security.tokens import random_base32
 from qorgau.store import detections, public_alerts, users
 from qorgau.store import incidents as incident_repo
 from qorgau.store import indicators as indicator_repo
+from qorgau.store import privacy as privacy_repo
 from qorgau.store import statistics as stats_repo
 from qorgau.store.audit import Actor, audit_row, record
 from qorgau.store.incidents import Stored
@@ -171,10 +173,19 @@ class SharingDesk:
         return ceiling
 
     def bundle(
-        self, principal: Principal, ceiling: Tlp, period: Period | None = None
+        self,
+        principal: Principal,
+        ceiling: Tlp,
+        period: Period | None = None,
+        recipient: str | None = None,
     ) -> SharingBundle:
-        """Incidents and indicators a recipient cleared up to ``ceiling`` may receive."""
+        """Incidents and indicators a recipient cleared up to ``ceiling`` may receive, and
+        only cases whose people consented to sharing with it (``recipient``: a partner's own
+        token names it; ``None`` is an export to whoever, so a consent naming partners keeps
+        the case out)."""
         ceiling = self._ceiling(principal, ceiling)
+        if principal.role is Role.PARTNER:
+            recipient = principal.username
         allowed = [str(t) for t in Tlp if t.within(ceiling)]
         flt = StatsFilter(period.start, period.end) if period else StatsFilter()
         with self.store.read() as conn:
@@ -190,6 +201,8 @@ class SharingDesk:
             found = incident_repo.load_many(
                 conn, self.store.cipher, self.store.taxonomy, rows, reveal=True
             )
+            consents = privacy_repo.consents_for(conn, [i.id for i in found])
+            found = [i for i in found if refusal_to_share(consents.get(i.id), recipient) is None]
             links = indicator_repo.links_for(conn, [i.id for i in found])
             every, _ = indicator_repo.list_for_org(conn, principal.org_id)
             linked_anywhere = indicator_repo.linked_ids(conn, principal.org_id)
@@ -234,7 +247,7 @@ class SharingDesk:
         from qorgau.reports.schemes import tracker_rows
 
         access.authorize(principal, Action.SHARE_EXPORT)
-        b = self.bundle(principal, Tlp.CLEAR, period)
+        b = self.bundle(principal, Tlp.CLEAR, period, recipient=scheme)
         return tracker_rows(b.incidents, scheme, lang, now=self.store.now())
 
     # -- import ---------------------------------------------------------------------------

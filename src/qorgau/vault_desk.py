@@ -21,8 +21,11 @@ from qorgau.desk import CaseDesk
 from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Role
+from qorgau.domain.privacy import may_see_locked
 from qorgau.errors import InvalidInput, NotFound
+from qorgau.security.uploads import SNIFF_BYTES, detect
 from qorgau.store import incidents as repo
+from qorgau.store import privacy as privacy_repo
 from qorgau.store import vault as vault_repo
 from qorgau.store.blobs import BlobStore
 from qorgau.store.vault import Item, NewItem, SignedHead
@@ -33,13 +36,6 @@ from qorgau.vault.signing import SigningKeys
 
 TEXT_TYPES = ("text/", "application/json", "application/xml")
 MAX_ITEM_BYTES = 2 * 1024**3
-_MAGIC = {
-    b"%PDF": "application/pdf",
-    b"\x89PNG": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"PK\x03\x04": "application/zip",
-    b"\x1f\x8b": "application/gzip",
-}
 
 
 @dataclass(frozen=True)
@@ -50,10 +46,10 @@ class Added:
 
 
 def sniff(data: bytes) -> str | None:
-    for magic, kind in _MAGIC.items():
-        if data.startswith(magic):
-            return kind
-    return None
+    """What the bytes are by their magic numbers (``security.uploads.detect``); plain text is
+    no claim about a format, so it never contradicts a declared text-like type."""
+    kind = detect(data)
+    return None if kind in ("text/plain", "message/rfc822") else kind
 
 
 class VaultDesk:
@@ -104,7 +100,7 @@ class VaultDesk:
             principal,
             self.blobs.put(data),
             len(data),
-            data[:16],
+            data[:SNIFF_BYTES],
             filename=filename,
             media_type=media_type,
             case=case,
@@ -126,7 +122,7 @@ class VaultDesk:
         access.authorize(principal, Action.VAULT_WRITE)
         self._case_id(principal, case)  # refuse an unknown case before the file is read
         with path.open("rb") as f:
-            head = f.read(16)
+            head = f.read(SNIFF_BYTES)
         if media_type is None:
             # The file's name is the only other hint; a wrong extension is caught by sniffing.
             media_type = mimetypes.guess_type(path.name)[0]
@@ -306,6 +302,11 @@ class VaultDesk:
     def _visible(self, principal: Principal, item: Item) -> None:
         if item.org_id != principal.org_id and principal.role is not Role.ADMIN:
             raise NotFound(f"evidence item {item.id} not found")
+        if item.incident_id is not None and not may_see_locked(principal.role):
+            # Evidence of a case under a panic lock is hidden like the case (decision 0026).
+            with self.store.read() as conn:
+                if privacy_repo.locked_among(conn, [item.incident_id]):
+                    raise NotFound(f"evidence item {item.id} not found")
 
     # -- reading --------------------------------------------------------------------------
     def items(self, principal: Principal, case: str) -> list[tuple[Item, list[vault_repo.Custody]]]:
@@ -328,15 +329,35 @@ class VaultDesk:
             return vault_repo.search_items(conn, self.store.cipher, org, words, limit)
 
     def open_item(
-        self, principal: Principal, item_id: int, reason: str, address: str | None = None
+        self,
+        principal: Principal,
+        item_id: int,
+        reason: str,
+        address: str | None = None,
+        *,
+        original: bool = False,
     ) -> tuple[Item, bytes]:
-        """The item's bytes, checked against their hash, and a custody record of the view."""
+        """The item's bytes, checked against their hash, and a custody record of the view.
+
+        Images come as a copy without EXIF, GPS, XMP or comments; the original bytes (the
+        ones the signed log vouches for) only when asked for, to those who may export
+        evidence. The custody record says which copy was taken."""
+        from qorgau.security.image_metadata import staff_copy
+
         access.authorize(principal, Action.VAULT_READ)
+        if original:
+            access.authorize(principal, Action.VAULT_EXPORT)
         if not reason.strip():
             raise InvalidInput.single("reason", "required", "say why you open this item")
-        with self.store.write() as conn:
+        with self.store.read() as conn:
             item = vault_repo.get_item(conn, self.store.cipher, item_id)
             self._visible(principal, item)
+        data = self.blobs.get(item.sha256)
+        changed = False
+        if not original:
+            data, changed = staff_copy(data)
+        copy = "original" if original else ("without_metadata" if changed else "as_stored")
+        with self.store.write() as conn:
             vault_repo.record_custody(
                 conn,
                 item.id,
@@ -344,11 +365,11 @@ class VaultDesk:
                 principal.username,
                 "viewed",
                 reason.strip(),
-                None,
+                {"copy": copy},
                 address,
                 self.store.now(),
             )
-        return item, self.blobs.get(item.sha256)
+        return item, data
 
     # -- proofs ---------------------------------------------------------------------------
     def inclusion(

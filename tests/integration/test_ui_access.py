@@ -107,6 +107,8 @@ def test_page_matrix(
         "item_id": 1,
         "observation_id": 1,
         "sha256": "0" * 64,
+        "key_id": 1,
+        "session_id": 999_999,  # none of the caller's: ending it must not end the walk
     }
     web.headers.pop("authorization", None)
     token = accounts[caller].token if caller else None

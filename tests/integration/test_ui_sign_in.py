@@ -166,7 +166,9 @@ def test_api_token_sign_in_needs_the_code_once_enrolled(
     user_id = accounts["responder"].principal.user_id
     assert user_id is not None
     creds = {"username": "responder-user", "password": PASSWORD}
-    assert client.post("/api/v1/auth/token", json=creds).status_code == 200
+    # No second factor yet: no token either, and the answer says where to set one up.
+    unenrolled = client.post("/api/v1/auth/token", json=creds)
+    assert unenrolled.status_code == 403 and "/login" in unenrolled.json()["detail"]
     secret = enrol_totp(store, user_id)
     refused = client.post("/api/v1/auth/token", json=creds)
     assert refused.status_code == 401 and "otp" in refused.json()["detail"]

@@ -269,6 +269,9 @@ class TelegramSender:
         self._api_base = api_base.rstrip("/")
         self._timeout = timeout
         self._bot: Bot | None = None
+        # The first sends of a burst arrive together: one of them builds the bot, the others
+        # wait for it (each building its own would leave all but one HTTP session unclosed).
+        self._building = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramSender:
@@ -278,6 +281,10 @@ class TelegramSender:
         # aiogram takes about two seconds to import (hundreds of pydantic models): done on
         # first use and in a thread, so neither start-up nor the event loop pays for it.
         # The bot is built on the loop: its HTTP session belongs to the running event loop.
+        async with self._building:
+            return await self._build_bot()
+
+    async def _build_bot(self) -> Bot:
         if self._bot is None:
             await asyncio.to_thread(importlib.import_module, "aiogram")
             from aiogram import Bot

@@ -81,6 +81,13 @@ class Action(StrEnum):
     PARTNER_FEED = "partner.feed"
     ALERT_PUBLISH = "alert.publish"
     ALERT_READ = "alert.read"
+    # people's control over their data (docs/decisions/0026)
+    CONSENT_READ = "consent.read"
+    CONSENT_WRITE = "consent.write"
+    LEGAL_HOLD = "case.hold"
+    CASE_ERASE = "case.erase"
+    CASE_LOCK = "case.lock"
+    CASE_UNLOCK = "case.unlock"
 
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.RESPONDER, Role.LEGAL})
@@ -160,6 +167,14 @@ POLICY: dict[Action, frozenset[Role | None]] = {
     Action.PARTNER_FEED: frozenset({Role.PARTNER, *LEADS}),
     Action.ALERT_PUBLISH: LEADS,
     Action.ALERT_READ: frozenset({*EVERYONE, None}),
+    Action.CONSENT_READ: STAFF,
+    Action.CONSENT_WRITE: HANDLERS,
+    Action.LEGAL_HOLD: frozenset({*LEADS, Role.LEGAL}),
+    Action.CASE_ERASE: LEADS,
+    # Coordinators and admins pull a lock; the at-risk person does with their receipt code
+    # (REPORT_TRACK). Only admins lift one: a lock is pulled when an insider may be the danger.
+    Action.CASE_LOCK: LEADS,
+    Action.CASE_UNLOCK: frozenset({Role.ADMIN}),
 }
 
 
@@ -188,8 +203,17 @@ def ensure_visible(principal: Principal, incident: Incident) -> None:
     """Refuse an incident the caller may not see, as *not found* so ids cannot be probed."""
     if incident.org_id != principal.org_id and principal.role is not Role.ADMIN:
         raise NotFound(f"incident {incident.public_id} not found")
+    if incident.locked and principal.role is not Role.ADMIN:
+        # A panic lock hides the case as if it did not exist (docs/decisions/0026).
+        raise NotFound(f"incident {incident.public_id} not found")
     if only_own_reports(principal) and incident.reporter_user_id != principal.user_id:
         raise NotFound(f"incident {incident.public_id} not found")
+
+
+def may_read_access_log(principal: Principal) -> bool:
+    """Who read whose personal data is itself sensitive (it says which cases matter and who
+    works them): administrators only, though coordinators read the rest of the audit log."""
+    return principal.role is Role.ADMIN
 
 
 def may_read_personal_data(principal: Principal, incident: Incident) -> bool:

@@ -155,6 +155,15 @@ def validate_report(fields: ReportFields, taxonomy: Taxonomy, now: datetime) -> 
         if value is not None and not 0 <= value <= MAX_COUNT:
             problems.append(FieldProblem(name, "range", f"must be between 0 and {MAX_COUNT:,}"))
 
+    for i, url in enumerate(fields.source_urls):
+        # Shown and exported as links: "javascript:" or "data:" would run when clicked.
+        if url.strip() and not url.strip().lower().startswith(("http://", "https://")):
+            problems.append(
+                FieldProblem(
+                    f"source_urls[{i}]", "pattern", "give a web address starting with https://"
+                )
+            )
+
     disarm = _disarm(fields.disarm_techniques, problems)
     if problems:
         raise InvalidInput(problems)

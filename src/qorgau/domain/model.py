@@ -206,6 +206,8 @@ class Incident:
     legal_outcome: str = "not_reported"
     authorities_reported_at: datetime | None = None
     official_response_at: datetime | None = None
+    # Under a panic lock (domain/privacy.py): only administrators may see it.
+    locked: bool = False
 
 
 @dataclass(frozen=True)

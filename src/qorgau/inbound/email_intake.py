@@ -408,6 +408,12 @@ class SmtpIntake:
             return _reply("451 4.3.0", "The report could not be stored just now; please retry.")
         if result.replayed:
             return _reply("250 2.0.0", f"Already received as {result.public_id}; thank you.")
+        if result.refused:
+            reasons = "; ".join(r.message for r in result.refused)
+            return _reply(
+                "250 2.0.0",
+                f"Report received as {result.public_id}; thank you. Not kept: {reasons}.",
+            )
         return _reply("250 2.0.0", f"Report received as {result.public_id}; thank you.")
 
 

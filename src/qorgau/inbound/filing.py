@@ -20,6 +20,7 @@ from qorgau.desk import CaseDesk
 from qorgau.domain.model import ReportFields
 from qorgau.domain.taxonomy import Taxonomy
 from qorgau.errors import ConfigurationError, QorgauError
+from qorgau.security.archive_check import check_archive
 from qorgau.store import audit, vault
 from qorgau.store.attachments import (
     DEFAULT_LIMITS,
@@ -28,6 +29,7 @@ from qorgau.store.attachments import (
     IncomingFile,
     RefusedFile,
     add_attachments,
+    describe,
     screen,
     store_blobs,
 )
@@ -212,6 +214,27 @@ def record_received(
 # -- filing --------------------------------------------------------------------------------
 
 
+def screen_archives(files: list[IncomingFile]) -> tuple[list[IncomingFile], list[RefusedFile]]:
+    """Archive bombs and path tricks are refused by name, the rest of the report kept
+    (``security.archive_check``); nothing is extracted to look."""
+    kept: list[IncomingFile] = []
+    refused: list[RefusedFile] = []
+    for f in files:
+        problem = check_archive(f.data)
+        if problem is None:
+            kept.append(f)
+        else:
+            refused.append(
+                RefusedFile(
+                    f.filename,
+                    f.size,
+                    "bad_archive",
+                    f"{describe(f.filename)} was not kept: archive refused, {problem.reason}",
+                )
+            )
+    return kept, refused
+
+
 def prepare_filing(
     store: Store,
     desk: CaseDesk,
@@ -229,7 +252,8 @@ def prepare_filing(
         count_so_far=len(stored_ok),
         bytes_so_far=sum(r.size for r in stored_ok),
     )
-    refused = (*refused_stored, *refused_new)
+    new_ok, refused_archives = screen_archives(new_ok)
+    refused = (*refused_stored, *refused_new, *refused_archives)
     fields = report.fields
     if refused:
         # Nothing is dropped silently: whoever reads the case sees what was not kept and why.

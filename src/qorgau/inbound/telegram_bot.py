@@ -66,6 +66,8 @@ from qorgau.inbound.filing import (
     record_received,
     write_filing,
 )
+from qorgau.security.archive_check import archive_refusal
+from qorgau.security.uploads import stored_media_type
 from qorgau.store.attachments import (
     DEFAULT_LIMITS,
     AttachmentLimits,
@@ -836,6 +838,8 @@ class TelegramIntakeBot:
                 )
             if data is not None:
                 refusal = self._refusal(lang, f, len(data), held)
+                if refusal is None:  # archive bombs and path tricks, named back to the sender
+                    refusal = await asyncio.to_thread(archive_refusal, lang, _name(f, lang), data)
         if refusal is not None or data is None:
             # Refused files are answered, not dropped: the caption still joins the draft.
             caption = msg.caption
@@ -849,7 +853,7 @@ class TelegramIntakeBot:
             done, _ = await asyncio.to_thread(self._commit, uid, refuse)
             return (refusal or say(lang, "download_failed")) if done else None
         sha = await asyncio.to_thread(self.blobs.put, data)
-        ref = BlobRef(sha, len(data), f.media_type, f.filename)
+        ref = BlobRef(sha, len(data), stored_media_type(data, f.media_type), f.filename)
 
         def effect(conn: sa.Connection) -> int:
             draft = load_draft(conn, self.store, sender) or self._fresh_draft(msg, lang)

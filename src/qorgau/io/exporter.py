@@ -15,6 +15,7 @@ from typing import IO
 
 import sqlalchemy as sa
 
+from qorgau import read_audit
 from qorgau.desk import CaseDesk
 from qorgau.domain.model import Incident
 from qorgau.io.records import FIELDS, incident_to_record, record_to_csv_row
@@ -51,18 +52,34 @@ def _open_private(path: Path) -> IO[str]:
 
 def export(desk: CaseDesk, path: Path, fmt: str) -> int:
     count = 0
+    groups: set[str] = set()
+    taxonomy = desk.store.taxonomy
     with _open_private(path) as fh:
         if fmt == "csv":
             writer = csv.DictWriter(fh, fieldnames=list(FIELDS))
             writer.writeheader()
             for incident in iter_incidents(desk, include_merged=False):
+                groups |= read_audit.incident_groups(incident, taxonomy)
                 writer.writerow(record_to_csv_row(incident_to_record(incident)))
                 count += 1
         else:
             for incident in iter_incidents(desk, include_merged=False):
+                groups |= read_audit.incident_groups(incident, taxonomy)
                 fh.write(
                     json.dumps(incident_to_record(incident), ensure_ascii=False, sort_keys=True)
                 )
                 fh.write("\n")
                 count += 1
+    try:
+        # One event for the whole file; an export that cannot be recorded is not kept.
+        read_audit.record(
+            desk.store,
+            desk.system("cli"),
+            entity="export",
+            entity_id=fmt,
+            groups=groups,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return count

@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar
 import sqlalchemy as sa
 
 from qorgau.security.fields import FieldCipher
+from qorgau.security.uploads import stored_media_type
 from qorgau.store.blobs import BlobStore, check_digest
 from qorgau.store.tables import attachments
 
@@ -189,7 +190,8 @@ def store_blobs(blobs: BlobStore, files: Sequence[IncomingFile]) -> list[BlobRef
         BlobRef(
             blobs.put(f.data),
             f.size,
-            clean_media_type(f.media_type),
+            # What the bytes are, not what the sender called them (``security.uploads``).
+            clean_media_type(stored_media_type(f.data, f.media_type)),
             clean_filename(f.filename),
         )
         for f in files
@@ -236,7 +238,10 @@ def list_attachments(
     see personal data (others get ``[protected]`` where a name exists)."""
     c = attachments.c
     rows = conn.execute(
-        sa.select(attachments).where(c.incident_id == incident_id).order_by(c.id)
+        # Erased attachments are gone for every reader, even when another case keeps the bytes.
+        sa.select(attachments)
+        .where(c.incident_id == incident_id, c.erased_at.is_(None))
+        .order_by(c.id)
     ).mappings()
     out = []
     for r in rows:

@@ -71,8 +71,17 @@ def list_events(
     tag_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    exclude_prefix: str | None = None,
+    actor_id: int | None = None,
+    actor_name: str | None = None,
 ) -> tuple[list[AuditEvent], int]:
     cond = []
+    if actor_name:
+        cond.append(audit_events.c.actor_name == actor_name)
+    if exclude_prefix:
+        cond.append(sa.not_(audit_events.c.tag.startswith(exclude_prefix, autoescape=True)))
+    if actor_id is not None:
+        cond.append(audit_events.c.actor_id == actor_id)
     if org_id is not None:
         cond.append(audit_events.c.org_id == org_id)
     if entity:

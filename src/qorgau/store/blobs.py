@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from qorgau.config import Settings
 from qorgau.errors import ConfigurationError, NotFound, QorgauError
-from qorgau.security.keys import KeyRing, load_keyring
+from qorgau.security.keys import KeyRing, RingSource, load_keyring
 
 MAGIC = b"QGBLOB1\x00"
 MAGIC2 = b"QGBLOB2\x00"
@@ -108,6 +108,14 @@ class LocalBackend:
         never a torn one under the final name."""
         self.commit(self.stage([payload]), name)
 
+    def delete(self, name: str) -> bool:
+        """Remove a blob's bytes (erasure, docs/decisions/0026); ``False`` if already gone."""
+        try:
+            self.path_for(name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def open_staged(self) -> tuple[int, Path]:
         """A new file under a temporary name, for bytes whose name (hash) is not known yet."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -159,6 +167,16 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class _Keys:
+    """The blob keys of one ring, swapped whole when the key file is rotated."""
+
+    def __init__(self, ring: KeyRing | None, keys: Mapping[str, bytes], active: str) -> None:
+        self.ring = ring
+        self.active = active
+        self.keys = dict(keys)
+        self.aeads = {kid: AESGCM(key) for kid, key in keys.items()}
+
+
 class BlobStore:
     def __init__(
         self,
@@ -166,18 +184,41 @@ class BlobStore:
         keys: Mapping[str, bytes],
         active: str,
         backend: RawBackend | None = None,
+        source: RingSource | None = None,
     ) -> None:
         if active not in keys:
             raise ConfigurationError(f"blob store: active key {active!r} is missing")
         self.root = root
         self.backend: RawBackend = backend or LocalBackend(root)
-        self._active = active
-        self._aeads = {kid: AESGCM(key) for kid, key in keys.items()}
-        self._keys = dict(keys)
+        # With a source (a ring read from the key file) the store follows ``qorgau keys
+        # rotate`` like the field cipher does: see ``qorgau.security.keys.RingSource``.
+        self._source = source
+        self._k = _Keys(source.ring if source else None, keys, active)
+
+    def _current(self) -> _Keys:
+        if self._source is None:
+            return self._k
+        ring = self._source.current()
+        k = self._k
+        if k.ring is not ring:
+            k = _Keys(ring, derive_blob_keys(ring), ring.active)
+            self._k = k
+        return k
+
+    @property
+    def _active(self) -> str:
+        return self._current().active
+
+    def refresh(self) -> bool:
+        """Re-read the key file now; whether it changed."""
+        changed = self._source.reload() if self._source else False
+        self._current()
+        return changed
 
     @classmethod
     def from_ring(cls, root: Path, ring: KeyRing) -> BlobStore:
-        return cls(root, derive_blob_keys(ring), ring.active)
+        source = RingSource(ring) if ring.origin else None
+        return cls(root, derive_blob_keys(ring), ring.active, source=source)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> BlobStore:
@@ -187,7 +228,13 @@ class BlobStore:
 
         ring = load_keyring(settings.resolved_key_file)
         root = settings.data_dir / "blobs"
-        return cls(root, derive_blob_keys(ring), ring.active, backend=from_env(dict(settings.s3)))
+        return cls(
+            root,
+            derive_blob_keys(ring),
+            ring.active,
+            backend=from_env(dict(settings.s3)),
+            source=RingSource(ring),
+        )
 
     def path_for(self, sha256: str) -> Path:
         """Where the local backend keeps a blob (tests and operators look there)."""
@@ -228,9 +275,10 @@ class BlobStore:
         if not isinstance(backend, LocalBackend):
             data = path.read_bytes()
             return self.put(data), len(data)
-        header = self._header(self._active)
+        k = self._current()
+        header = self._header(k.active)
         nonce = os.urandom(NONCE_BYTES)
-        enc = Cipher(algorithms.AES(self._keys[self._active]), modes.GCM(nonce)).encryptor()
+        enc = Cipher(algorithms.AES(k.keys[k.active]), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(header)
         digest = hashlib.sha256()
         size = 0
@@ -307,10 +355,41 @@ class BlobStore:
         return magic + bytes([len(k)]) + k
 
     def _seal(self, data: bytes) -> list[bytes]:
-        header = self._header(self._active)
+        k = self._current()
+        header = self._header(k.active)
         nonce = os.urandom(NONCE_BYTES)
-        ct = self._aeads[self._active].encrypt(nonce, data, header)
+        ct = k.aeads[k.active].encrypt(nonce, data, header)
         return [header + nonce, ct]
+
+    def key_id(self, sha256: str) -> str:
+        """The id of the data key a stored blob is encrypted under (reads only its header
+        from a local folder)."""
+        check_digest(sha256)
+        try:
+            if isinstance(self.backend, LocalBackend):
+                with self.backend.path_for(sha256).open("rb") as fh:
+                    raw = fh.read(len(MAGIC) + 256)
+            else:
+                raw = self.backend.read(sha256)
+        except FileNotFoundError as exc:
+            raise NotFound(f"attachment {sha256} is not in the blob store") from exc
+        if not (raw.startswith(MAGIC2) or raw.startswith(MAGIC)) or len(raw) <= len(MAGIC):
+            raise BlobIntegrityError(f"attachment {sha256} has no blob header: it was altered")
+        n = raw[len(MAGIC)]
+        return raw[len(MAGIC) + 1 : len(MAGIC) + 1 + n].decode("ascii", errors="replace")
+
+    def reseal(self, sha256: str) -> bool:
+        """Rewrite a blob under the active key if it is under an older one; whether it was.
+
+        The bytes are checked against their hash before the rewrite, and the new file replaces
+        the old one atomically, so a reader sees either version whole. Content-addressed files
+        never change, so a concurrent ``put`` of the same bytes writes an equivalent file.
+        """
+        if self.key_id(sha256) == self._active:
+            return False
+        data = self.get(sha256)
+        self.backend.write(sha256, b"".join(self._seal(data)))
+        return True
 
     def _open(self, sha256: str, raw: bytes) -> bytes:
         damaged = BlobIntegrityError(
@@ -324,7 +403,9 @@ class BlobStore:
         kid = raw[start : start + n].decode("ascii", errors="replace")
         header = raw[: start + n]
         body = raw[start + n :]
-        aead = self._aeads.get(kid)
+        aead = self._current().aeads.get(kid)
+        if aead is None and self.refresh():  # rotated by another process since we loaded
+            aead = self._current().aeads.get(kid)
         if aead is None:
             raise ConfigurationError(
                 f"attachment {sha256} was encrypted with key {kid!r}, which the key file lacks;"

@@ -24,6 +24,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
+    # Erased and re-encrypted values are overwritten on their page instead of lingering in
+    # free space, where a copy of the file would still show them (FAST: no extra I/O).
+    "PRAGMA secure_delete=FAST",
 )
 
 

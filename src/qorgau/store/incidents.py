@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +12,13 @@ import sqlalchemy as sa
 
 from qorgau.domain.identifiers import normalize_identifier, normalize_text
 from qorgau.domain.model import Campaign, Incident, Note, Target
+from qorgau.domain.privacy import named_targets
 from qorgau.domain.queries import IncidentQuery, Page
 from qorgau.domain.taxonomy import Taxonomy
 from qorgau.errors import InvalidInput, NotFound
 from qorgau.security.fields import FieldCipher
 from qorgau.security.tokens import normalize_receipt, token_digest
+from qorgau.store import privacy as privacy_repo
 from qorgau.store.rows import (
     decode_incident,
     decode_note,
@@ -86,14 +88,21 @@ def load_many(
 ) -> list[Incident]:
     ids = [r["id"] for r in rows]
     types, refs, targets = _children(conn, cipher, taxonomy, ids, reveal)
+    # The consent in force decides who may be named (every public output reads
+    # ``consent_public``), and a lock hides the case (``access.ensure_visible``).
+    consents = privacy_repo.consents_for(conn, ids)
+    locked = privacy_repo.locked_among(conn, ids)
     return [
-        decode_incident(
-            cipher,
-            r,
-            tuple(sorted(types[r["id"]])),
-            tuple(sorted(refs[r["id"]])),
-            tuple(targets[r["id"]]),
-            reveal=reveal,
+        replace(
+            decode_incident(
+                cipher,
+                r,
+                tuple(sorted(types[r["id"]])),
+                tuple(sorted(refs[r["id"]])),
+                named_targets(consents.get(r["id"]), tuple(targets[r["id"]])),
+                reveal=reveal,
+            ),
+            locked=r["id"] in locked,
         )
         for r in rows
     ]
@@ -129,7 +138,10 @@ def get_by_receipt(conn: sa.Connection, code: str) -> tuple[str, str, datetime] 
 
 def _fts_condition(conn: sa.Connection, text: str) -> sa.ColumnElement[bool] | None:
     words = search_tokens(text)[:12]
-    return match_condition(conn, words) if words else None
+    if not words:
+        # "%" or "'" has no word to look for: it finds nothing rather than everything.
+        return sa.false() if text.strip() else None
+    return match_condition(conn, words)
 
 
 def target_candidates(cipher: FieldCipher, taxonomy: Taxonomy, value: str) -> list[str]:
@@ -154,9 +166,12 @@ def search(
     org_id: int | None,
     reporter_user_id: int | None,
     reveal: bool,
+    show_locked: bool = False,
 ) -> Page[Incident]:
     c = incidents.c
     cond: list[sa.ColumnElement[bool]] = []
+    if not show_locked:
+        cond.append(privacy_repo.unlocked())
     if org_id is not None:
         cond.append(c.org_id == org_id)
     if reporter_user_id is not None:
@@ -304,12 +319,15 @@ def case_state(conn: sa.Connection, incident_id: int) -> tuple[str, str, str, st
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-def public_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, str]:
+def public_ids(
+    conn: sa.Connection, ids: Sequence[int], *, show_locked: bool = True
+) -> dict[int, str]:
     if not ids:
         return {}
-    rows = conn.execute(
-        sa.select(incidents.c.id, incidents.c.public_id).where(incidents.c.id.in_(ids))
-    )
+    where: sa.ColumnElement[bool] = incidents.c.id.in_(ids)
+    if not show_locked:
+        where = sa.and_(where, privacy_repo.unlocked())
+    rows = conn.execute(sa.select(incidents.c.id, incidents.c.public_id).where(where))
     return {r.id: r.public_id for r in rows}
 
 

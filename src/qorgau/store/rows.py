@@ -28,7 +28,9 @@ from qorgau.domain.tlp import Tlp
 from qorgau.security.fields import FieldCipher
 from qorgau.security.tokens import random_base32
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits only: both engines split "off_sale" at the underscore, and a query word
+# they would split becomes an FTS5 phrase, which its index (detail=column) cannot answer.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 PUBLIC_ID_PREFIX = "QG-"
 
 

@@ -221,6 +221,17 @@ class S3Backend:
             raise self._failure(exc, "checking", name) from exc
         return True
 
+    def delete(self, name: str) -> bool:
+        """Remove a blob's bytes (erasure, docs/decisions/0026); S3 does not say whether
+        the object existed, so this answers ``True``."""
+        if not _SHA256.match(name):
+            raise ValueError(f"blob name {name!r} is not a SHA-256 hex digest")
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self.key_for(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, "deleting", name) from exc
+        return True
+
     def write(self, name: str, payload: bytes) -> None:
         """One PutObject: S3 makes an object visible whole or not at all, so there is no
         temporary name to clean up as in the local folder."""

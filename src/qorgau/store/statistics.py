@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from qorgau.reports.periods import Granularity, bucket
 from qorgau.reports.statistics import NOT_RECORDED, Dimension, StatsFilter
+from qorgau.store.privacy import unlocked
 from qorgau.store.tables import (
     incident_attack_types,
     incident_legal_refs,
@@ -73,7 +74,8 @@ def value_condition(dim: Dimension, values: Sequence[str]) -> sa.ColumnElement[b
 
 def conditions(org_id: int | None, flt: StatsFilter) -> list[sa.ColumnElement[bool]]:
     c = incidents.c
-    cond: list[sa.ColumnElement[bool]] = []
+    # Cases under a panic lock are in no statistic, drill-down, report, export or share.
+    cond: list[sa.ColumnElement[bool]] = [unlocked()]
     if org_id is not None:
         cond.append(c.org_id == org_id)
     if flt.reported_from is not None:

@@ -463,6 +463,7 @@ attachments = sa.Table(
     sa.Column("filename_enc", sa.Text, nullable=True),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("erased_at", UTCDateTime, nullable=True),  # (0014) bytes and name erased
 )
 
 inbound_messages = sa.Table(
@@ -522,6 +523,8 @@ vault_items = sa.Table(
     sa.Column("search_text", sa.Text, nullable=True),
     sa.Column("leaf_index", sa.Integer, nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # (0014) when the content was erased: the row and its log entry stay, the bytes go.
+    sa.Column("erased_at", UTCDateTime, nullable=True),
     sa.Index("ix_vault_items_incident", "incident_id", "id"),
     sa.Index("ix_vault_items_sha256", "sha256"),
     sa.Index("ix_vault_items_capture", "capture_id"),
@@ -911,4 +914,73 @@ saved_views = sa.Table(
     sa.Column("query", sa.String(2000), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),
+)
+
+# WebAuthn credentials: a hardware key or passkey as a phishing-resistant second factor.
+security_keys = sa.Table(
+    "security_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("credential_id", sa.String(1400), nullable=False),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("label", sa.String(80), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("credential_id", name="uq_security_keys_credential"),
+    sa.Index("ix_security_keys_user", "user_id"),
+)
+
+# -- people's control over their data (0014) ----------------------------------------------
+# Append-only: a case's latest row is the consent in force, the earlier rows its history.
+consent_records = sa.Table(
+    "consent_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name_publicly", sa.String(12), nullable=False),  # yes | no | not_asked
+    sa.Column("share", sa.String(12), nullable=False),  # yes | no | not_asked
+    sa.Column("partners", sa.JSON, nullable=True),  # partner ids; None: any partner
+    sa.Column("source", sa.String(24), nullable=False),
+    sa.Column("recorded_by", sa.Integer, nullable=True),
+    sa.Column("recorded_by_name", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("ix_consent_records_case", "incident_id", "id"),
+)
+# A row while a case is under a panic lock; lifting deletes it (the audit keeps the history).
+case_locks = sa.Table(
+    "case_locks",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("locked_at", UTCDateTime, nullable=False),
+    sa.Column("locked_by", sa.Integer, nullable=True),
+    sa.Column("locked_by_name", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+)
+# A row while a case is under legal hold: nothing of it expires or is erased.
+legal_holds = sa.Table(
+    "legal_holds",
+    metadata,
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("held_at", UTCDateTime, nullable=False),
+    sa.Column("held_by", sa.Integer, nullable=True),
+    sa.Column("held_by_name", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )

@@ -11,6 +11,7 @@ from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, NotFou
 from qorgau.security.fields import FieldCipher
 from qorgau.security.passwords import hash_password, verify_password
 from qorgau.security.tokens import new_token, token_digest
+from qorgau.store.sessions import WEB_SESSION_NAME
 from qorgau.store.tables import api_tokens, organisations, users
 
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -156,7 +157,17 @@ def revoke_token(conn: sa.Connection, token: str, now: datetime) -> bool:
     return bool(res.rowcount)
 
 
-def principal_for_token(conn: sa.Connection, token: str, now: datetime) -> Principal:
+def principal_for_token(
+    conn: sa.Connection,
+    token: str,
+    now: datetime,
+    *,
+    session_max: timedelta | None = None,
+    token_max: timedelta | None = None,
+) -> Principal:
+    """The signed-in person, or a refusal. ``session_max`` and ``token_max`` cap the age of a
+    web session and of an API token from its creation, whatever expiry it was issued with: a
+    lowered TTL in the configuration then takes effect on tokens already out there."""
     r = conn.execute(
         sa.select(
             users.c.id,
@@ -164,6 +175,8 @@ def principal_for_token(conn: sa.Connection, token: str, now: datetime) -> Princ
             users.c.role,
             users.c.org_id,
             users.c.active,
+            api_tokens.c.name,
+            api_tokens.c.created_at,
             api_tokens.c.expires_at,
             api_tokens.c.revoked_at,
         )
@@ -172,7 +185,8 @@ def principal_for_token(conn: sa.Connection, token: str, now: datetime) -> Princ
     ).first()
     if r is None or r.revoked_at is not None or not r.active:
         raise AuthenticationRequired("the API token is not valid; sign in again")
-    if r.expires_at <= now:
+    cap = session_max if r.name == WEB_SESSION_NAME else token_max
+    if r.expires_at <= now or (cap is not None and r.created_at + cap <= now):
         raise AuthenticationRequired("the API token has expired; sign in again")
     return Principal(r.id, Role(r.role), r.org_id, r.username)
 
@@ -246,13 +260,16 @@ def record_totp_step(conn: sa.Connection, user_id: int, step: int) -> bool:
 
 
 def reset_totp(conn: sa.Connection, user_id: int) -> None:
-    """Forget the user's second factor (a lost phone): they enrol again at the next sign-in,
-    and every session and token they had is revoked."""
+    """Forget the user's second factors (a lost phone, its security keys): they enrol again at
+    the next sign-in, and every session and token they had is revoked."""
     conn.execute(
         users.update()
         .where(users.c.id == user_id)
         .values(totp_secret=None, totp_pending=None, totp_enabled_at=None, totp_last_counter=None)
     )
+    from qorgau.store.tables import security_keys  # a lost phone often goes with a lost key
+
+    conn.execute(security_keys.delete().where(security_keys.c.user_id == user_id))
     conn.execute(
         api_tokens.update()
         .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
@@ -275,6 +292,28 @@ def set_password(conn: sa.Connection, user_id: int, password: str) -> None:
     conn.execute(
         users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
     )
+
+
+def change_password(
+    conn: sa.Connection, user_id: int, password: str, now: datetime, keep_token: str | None
+) -> int:
+    """A new password, and every session and token but ``keep_token`` revoked: whoever knew
+    the old password may have signed in with it. Returns how many were revoked."""
+    set_password(conn, user_id, password)
+    keep = api_tokens.c.digest != token_digest(keep_token) if keep_token else sa.true()
+    res = conn.execute(
+        api_tokens.update()
+        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None), keep)
+        .values(revoked_at=now)
+    )
+    return int(res.rowcount or 0)
+
+
+def password_matches(conn: sa.Connection, user_id: int, password: str) -> bool:
+    stored = conn.execute(
+        sa.select(users.c.password_hash).where(users.c.id == user_id)
+    ).scalar_one_or_none()
+    return verify_password(stored, password)
 
 
 def reset_totp_secret_only(conn: sa.Connection, user_id: int) -> None:
@@ -300,4 +339,22 @@ def recent_code_failures(conn: sa.Connection, user_id: int, since: datetime) -> 
                 a.at >= since,
             )
         ).scalar_one()
+    )
+
+
+def failure_times(
+    conn: sa.Connection, tag: str, entity: str, entity_id: str, since: datetime, limit: int
+) -> list[datetime]:
+    """When the latest ``limit`` failures ``tag`` against one entity since ``since`` happened,
+    newest first, from the audit log (sign-in lockouts count these)."""
+    from qorgau.store.tables import audit_events
+
+    a = audit_events.c
+    return list(
+        conn.execute(
+            sa.select(a.at)
+            .where(a.tag == tag, a.entity == entity, a.entity_id == entity_id, a.at >= since)
+            .order_by(a.at.desc())
+            .limit(limit)
+        ).scalars()
     )

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from qorgau.errors import NotFound
 from qorgau.security.fields import FieldCipher
 from qorgau.store.store import Store
-from qorgau.store.tables import vault_custody, vault_heads, vault_items, vault_log
+from qorgau.store.tables import case_locks, vault_custody, vault_heads, vault_items, vault_log
 from qorgau.vault.merkle import MerkleTree, leaf_hash
 from qorgau.vault.signing import SigningKeys, TreeHead
 
@@ -299,6 +299,10 @@ def get_item(conn: sa.Connection, cipher: FieldCipher, item_id: int) -> Item:
     m = conn.execute(sa.select(vault_items).where(vault_items.c.id == item_id)).mappings().first()
     if m is None:
         raise NotFound(f"evidence item {item_id} not found")
+    if m["erased_at"] is not None:
+        raise NotFound(
+            f"evidence item {item_id} was erased; its hash stays in the log, its content is gone"
+        )
     return _decode_item(cipher, m)
 
 
@@ -307,7 +311,7 @@ def items_for_incidents(
 ) -> list[Item]:
     rows = conn.execute(
         sa.select(vault_items)
-        .where(vault_items.c.incident_id.in_(incident_ids))
+        .where(vault_items.c.incident_id.in_(incident_ids), vault_items.c.erased_at.is_(None))
         .order_by(vault_items.c.id)
     ).mappings()
     return [_decode_item(cipher, m) for m in rows]
@@ -367,7 +371,14 @@ def search_items(
     """Items whose captured text or author handle holds every word (case-insensitive)."""
     stmt = sa.select(vault_items).where(vault_items.c.search_text.is_not(None))
     if org_id is not None:
-        stmt = stmt.where(vault_items.c.org_id == org_id)
+        # Not an administrator: nothing of a case under a panic lock (docs/decisions/0026).
+        stmt = stmt.where(
+            vault_items.c.org_id == org_id,
+            sa.or_(
+                vault_items.c.incident_id.is_(None),
+                vault_items.c.incident_id.not_in(sa.select(case_locks.c.incident_id)),
+            ),
+        )
     for w in words:
         stmt = stmt.where(sa.func.lower(vault_items.c.search_text).contains(w.lower()))
     rows = conn.execute(stmt.order_by(vault_items.c.id.desc()).limit(limit)).mappings()

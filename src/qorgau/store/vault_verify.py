@@ -40,6 +40,9 @@ class VerifyReport:
     timestamps_checked: int = 0
     unsealed_entries: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Items whose content was erased on request or by retention: (item id, log index, SHA-256).
+    # Their entries and leaf hashes still verify; only the bytes are gone, on purpose.
+    erased: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +101,7 @@ def verify_vault(
 
     # -- items against their entries -------------------------------------------------------
     shas: set[str] = set()
+    referenced: set[str] = set()
     logged: set[int] = set()
     for m in conn.execute(
         sa.select(
@@ -106,10 +110,15 @@ def verify_vault(
             vault_items.c.size,
             vault_items.c.media_type,
             vault_items.c.leaf_index,
+            vault_items.c.erased_at,
         )
     ).mappings():
         report.items_checked += 1
-        shas.add(m["sha256"])
+        referenced.add(m["sha256"])
+        if m["erased_at"] is None:
+            shas.add(m["sha256"])
+        else:
+            report.erased.append((m["id"], m["leaf_index"], m["sha256"]))
         entry = by_index.get(m["leaf_index"])
         where = f"item {m['id']}"
         if entry is None:
@@ -156,7 +165,7 @@ def verify_vault(
         stored = set(blobs.names())
     except OSError:
         stored = set()
-    for sha in sorted(stored - shas):
+    for sha in sorted(stored - referenced):
         report.add(
             "blob_unexpected",
             f"blob {sha}",

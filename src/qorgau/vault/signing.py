@@ -252,6 +252,15 @@ def _write_temp(folder: Path, text: str) -> Path:
     return Path(name)
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced (inode, mtime, size), read without opening it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -269,6 +278,7 @@ class SigningKeys:
         self._active = active
         self._keys = dict(keys)
         self._lock = threading.Lock()
+        self._stamp = _stamp(path)
 
     @classmethod
     def load(cls, path: Path | str, create: bool = False) -> SigningKeys:
@@ -309,6 +319,9 @@ class SigningKeys:
 
     @property
     def active_key_id(self) -> str:
+        """The key new heads are signed with, re-read first if the key file was replaced."""
+        if _stamp(self._path) != self._stamp:
+            self.reload()
         return self._active
 
     def key_ids(self) -> list[str]:
@@ -319,7 +332,7 @@ class SigningKeys:
         """A tree head for the active key, stamped now unless ``timestamp_ms`` is given."""
         if timestamp_ms is None:
             timestamp_ms = int(datetime.now(UTC).timestamp() * 1000)
-        return TreeHead(tree_size, root_hash, timestamp_ms, self._active)
+        return TreeHead(tree_size, root_hash, timestamp_ms, self.active_key_id)
 
     def sign(self, head: TreeHead) -> bytes:
         """Ed25519 signature (64 bytes) over ``head.signed_bytes()``.
@@ -339,7 +352,28 @@ class SigningKeys:
         """Whether ``signature`` is valid for ``head`` under the key it names (active or
         retired). Unknown keys and malformed signatures are simply invalid."""
         key = self._keys.get(head.key_id)
+        if key is None and self.reload():  # rotated by another process since we loaded
+            key = self._keys.get(head.key_id)
         return key is not None and verify_signature(key.public_raw, head, signature)
+
+    def reload(self) -> bool:
+        """Re-read the key file, keeping every key known here; whether anything changed.
+
+        A server loads the ring once; after ``qorgau vault rotate-key`` in another process it
+        must still verify heads signed with the new key (it re-reads on meeting an unknown key
+        id) and should sign with it (``head`` re-reads when the file changed), without restart.
+        """
+        with self._lock:
+            try:
+                active, on_disk = _parse(_read(self._path), self._path)
+            except (FileNotFoundError, ConfigurationError):
+                return False
+            self._stamp = _stamp(self._path)
+            if active == self._active and set(on_disk) <= set(self._keys):
+                return False
+            self._keys = {**self._keys, **on_disk}
+            self._active = active
+            return True
 
     def public_key_pem(self, key_id: str) -> bytes:
         """SubjectPublicKeyInfo PEM of a key, as ``openssl pkeyutl -pubin`` reads it."""
@@ -380,6 +414,7 @@ class SigningKeys:
                     f"{exc.strerror or exc}; the active key is unchanged"
                 ) from exc
             self._keys, self._active = keys, kid
+            self._stamp = _stamp(self._path)
         return kid
 
     @contextlib.contextmanager

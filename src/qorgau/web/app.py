@@ -24,14 +24,17 @@ from qorgau.escalation import EscalationLoop
 from qorgau.legal_desk import LegalDesk
 from qorgau.monitor_desk import MonitorDesk
 from qorgau.observation_desk import ObservationDesk
+from qorgau.privacy_desk import ExpiryLoop, PrivacyDesk
 from qorgau.report_desk import PublicData, ReportDesk
 from qorgau.response_desk import ResponseDesk
+from qorgau.security.rate_limit import RateLimiter
+from qorgau.security_key_desk import SecurityKeyDesk
 from qorgau.sharing_desk import AlertDesk, SharingDesk
 from qorgau.store.group_commit import GroupCommitWriter
 from qorgau.store.search_index import SearchIndexer
 from qorgau.store.store import Store, open_store
 from qorgau.vault_desk import VaultDesk
-from qorgau.web import errors, pages, stats_page
+from qorgau.web import errors, openapi_errors, pages, stats_page
 from qorgau.web.api import (
     accounts,
     agents,
@@ -41,6 +44,7 @@ from qorgau.web.api import (
     meta,
     monitor,
     observations,
+    privacy,
     reports,
     response,
     sharing,
@@ -48,6 +52,7 @@ from qorgau.web.api import (
     vault,
 )
 from qorgau.web.limits import BodySizeLimit
+from qorgau.web.rate_limits import IntakeRateLimit
 from qorgau.web.ui.routes import ui_routers
 
 # Pages that take files get a higher body limit than the JSON API (see ``web.limits``).
@@ -88,6 +93,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         s.check_schema()
         app.state.desk = CaseDesk(s)
         app.state.sign_in_desk = SignInDesk(app.state.desk)
+        app.state.security_key_desk = SecurityKeyDesk(app.state.desk, settings.public_base_url)
         _ = app.state.desk.default_org_id  # resolve once now, not on the first request
         writer = GroupCommitWriter(s)
         await writer.start()
@@ -119,14 +125,20 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         escalation = EscalationLoop(s)
         await escalation.start()
         app.state.escalation = escalation
+        # Retention expiry, hourly (docs/decisions/0026); the first run is an hour after start.
+        app.state.privacy_desk = PrivacyDesk(app.state.desk)
+        expiry = ExpiryLoop(app.state.privacy_desk)
+        await expiry.start()
         try:
             yield
         finally:
+            await expiry.stop()
             await escalation.stop()
             await writer.stop()
             await delivery.stop()  # the dispatcher closes its senders
             await indexer.stop()
             app.state.observation_desk.close()
+            app.state.rate_limiter.close()
             if own_store:
                 s.close()
 
@@ -143,6 +155,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    openapi_errors.install(app)
     for module in (
         reports,
         incidents,
@@ -157,6 +170,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         campaign_evidence,
         statistics,
         sharing,
+        privacy,
         pages,
         stats_page,
     ):
@@ -166,6 +180,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Scripts and styles the pages load, served by Qorgau itself: no CDN learns who reads.
     app.mount("/static", StaticFiles(packages=[("qorgau.web", "static")]), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_PATHS)
+    # Per-address limits (web.rate_limits): intake is refused here, before any body is read.
+    app.state.rate_limiter = RateLimiter.for_settings(settings)
+    app.add_middleware(IntakeRateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(SecurityHeaders)
     return app
 

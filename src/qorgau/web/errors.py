@@ -23,6 +23,7 @@ from qorgau.errors import (
     NotFound,
     PermissionDenied,
     QorgauError,
+    TooManyAttempts,
 )
 from qorgau.i18n import N_, gettext, negotiate
 
@@ -35,6 +36,11 @@ ERROR_TABLE: dict[type[QorgauError], tuple[int, str, str]] = {
     PermissionDenied: (403, "forbidden", N_("Your role does not allow this.")),
     AuthenticationRequired: (401, "unauthenticated", N_("Sign in to do this.")),
     ConfigurationError: (503, "unavailable", N_("The service is not configured correctly.")),
+    TooManyAttempts: (
+        429,
+        "too_many_requests",
+        N_("Too many attempts. Wait a little and try again."),
+    ),
 }
 
 RULE_MESSAGES = {
@@ -123,8 +129,13 @@ def install(app: FastAPI) -> None:
 
         if wants_html(request):
             detail = "; ".join(p["message"] for p in problems) if problems else str(exc)
-            return error_page(request, status, gettext(_lang(request), title), detail, exc)
+            page = error_page(request, status, gettext(_lang(request), title), detail, exc)
+            if isinstance(exc, TooManyAttempts):
+                page.headers["Retry-After"] = str(exc.retry_after)
+            return page
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(request, code, title, str(exc), problems), status, headers=headers
         )
@@ -159,6 +170,22 @@ def install(app: FastAPI) -> None:
             return error_page(request, 422, gettext(lang, "Some fields are not valid."), detail)
         return JSONResponse(
             error_body(request, "invalid_input", "Some fields are not valid.", detail, problems),
+            422,
+        )
+
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: OverflowError) -> Response:
+        """SQLite keeps integers in 64 bits: an identifier, offset or id list beyond that
+        cannot match anything, and is the caller's mistake, not a server error."""
+        lang = _lang(request)
+        message = gettext(lang, RULE_MESSAGES["range"])
+        from qorgau.web.ui.error_pages import error_page, wants_html
+
+        if wants_html(request):
+            return error_page(request, 422, gettext(lang, "Some fields are not valid."), message)
+        problem = {"field": "body", "rule": "range", "message": message, "allowed": []}
+        return JSONResponse(
+            error_body(request, "invalid_input", "Some fields are not valid.", message, [problem]),
             422,
         )
 

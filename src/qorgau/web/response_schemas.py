@@ -298,6 +298,8 @@ class VerifyOut(BaseModel):
     timestamps_checked: int
     unsealed_entries: int
     problems: list[dict[str, str]]
+    # Entries whose content was erased (docs/decisions/0026): hash kept, bytes gone.
+    erased: list[dict[str, int | str]] = []
 
 
 class CaptureIn(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qorgau.domain.legal import LegalProvision
 from qorgau.domain.model import Role, Severity, Status
@@ -19,6 +19,16 @@ Url = Annotated[str, Field(max_length=2000)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL, and no person types one: refused with a clear
+        message rather than failing deep in storage (SQLite would keep it, PostgreSQL not)."""
+        items = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError("contains a NUL character (\\0), which cannot be stored; remove it")
+        return value
 
 
 class TargetIn(Strict):

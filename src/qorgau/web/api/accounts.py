@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, User
 from qorgau.domain.queries import MAX_PAGE_SIZE
-from qorgau.web import schemas
+from qorgau.errors import AuthenticationRequired, TooManyAttempts
+from qorgau.web import rate_limits, schemas
+from qorgau.web.api import sessions
 from qorgau.web.api.convert import page_fields
 from qorgau.web.auth import bearer_token, client_address, desk, principal, route
 
@@ -31,9 +33,15 @@ def user_out(u: User) -> schemas.UserOut:
 def login(
     body: schemas.LoginIn, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.TokenOut:
-    token, expires, user = desk(request).login(
-        body.username, body.password, body.token_name, client_address(request), body.otp
-    )
+    address = client_address(request)
+    rate_limits.check_sign_in(request, address)
+    try:
+        token, expires, user = desk(request).login(
+            body.username, body.password, body.token_name, address, body.otp
+        )
+    except (AuthenticationRequired, TooManyAttempts):
+        rate_limits.count_failed_sign_in(request, address)
+        raise
     return schemas.TokenOut(token=token, expires_at=expires, role=user.role)
 
 
@@ -102,3 +110,7 @@ def patch_user(
     return user_out(
         desk(request).set_user_active(who, user_id, body.active, client_address(request))
     )
+
+
+# Own sessions, password change and "sign out everywhere" (web/api/sessions.py).
+router.include_router(sessions.router)

@@ -104,7 +104,7 @@ def list_incidents(
         limit=limit,
         offset=offset,
     )
-    return incident_page(d.search(who, query))
+    return incident_page(d.search(who, query, address=client_address(request)))
 
 
 @router.get(
@@ -117,7 +117,7 @@ def get_incident(
     public_id: PublicId, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.IncidentOut:
     d = desk(request)
-    incident = d.get(who, public_id)
+    incident = d.get(who, public_id, client_address(request))
     merged_into = None
     if incident.merged_into_id is not None:
         from qorgau.store.incidents import public_ids
@@ -208,7 +208,7 @@ def list_notes(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> schemas.NotePage:
-    items, total = desk(request).notes(who, public_id, limit, offset)
+    items, total = desk(request).notes(who, public_id, limit, offset, client_address(request))
     return schemas.NotePage(
         items=[note_out(n) for n in items], **page_fields(total, limit, offset, len(items))
     )

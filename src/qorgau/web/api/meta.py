@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -77,11 +77,24 @@ def audit_log(
     entity: Annotated[str | None, Query(max_length=32)] = None,
     entity_id: Annotated[str | None, Query(max_length=32)] = None,
     tag: Annotated[str | None, Query(max_length=64, description="Tag prefix")] = None,
+    kind: Annotated[
+        Literal["read"] | None,
+        Query(description="'read': only reads of personal data (administrators only)"),
+    ] = None,
+    actor_id: Annotated[int | None, Query(ge=1, description="Only what this user did")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> schemas.AuditPage:
+    if kind == "read" and not (tag or "").startswith("read:"):
+        tag = "read:"
     events, total = desk(request).audit_log(
-        who, entity=entity, entity_id=entity_id, tag_prefix=tag, limit=limit, offset=offset
+        who,
+        entity=entity,
+        entity_id=entity_id,
+        tag_prefix=tag,
+        limit=limit,
+        offset=offset,
+        actor_id=actor_id,
     )
     return schemas.AuditPage(
         items=[schemas.AuditOut(**e.__dict__) for e in events],

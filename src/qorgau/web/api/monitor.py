@@ -25,6 +25,7 @@ def md(request: Request) -> MonitorDesk:
 @router.get(
     "/register",
     summary="The public register of blocked resources (JSON, or CSV with ?format=csv)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
     **route(Action.REGISTER_READ),
 )
 def blocked_register(

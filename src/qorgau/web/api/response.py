@@ -16,6 +16,7 @@ from qorgau.response.playbooks import Playbook
 from qorgau.response.referrals import Partner
 from qorgau.response.roster import Tier
 from qorgau.response_desk import ClockView, ResponseDesk
+from qorgau.security.uploads import download_headers
 from qorgau.store.case_tasks import Task
 from qorgau.store.deliveries import DeliveryRecord
 from qorgau.store.response_records import HygieneSubject, Referral, Statement
@@ -629,7 +630,8 @@ def attachments(public_id: CaseId, request: Request, who: Who) -> list[rs.Attach
 
 @router.get(
     "/incidents/{public_id}/attachments/{sha256}",
-    summary="Download one file (always as a download, never shown inline)",
+    summary="Download one file (always as a download, never shown inline); images come without"
+    " their EXIF/GPS metadata unless original=true (evidence exporters only, audited)",
     response_class=Response,
     **route(Action.ATTACHMENT_READ),
 )
@@ -638,18 +640,16 @@ def attachment(
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     request: Request,
     who: Who,
+    original: bool = False,
 ) -> Response:
-    item, data = rd(request).attachment_content(who, public_id, sha256)
+    item, data = rd(request).attachment_content(
+        who, public_id, sha256, original=original, address=client_address(request)
+    )
     # Reports come from strangers: never let a browser render or sniff what they sent.
     return Response(
         content=data,
         media_type="application/octet-stream",
-        headers={
-            "content-disposition": f'attachment; filename="{sha256[:16]}.bin"',
-            "x-qorgau-original-type": item.media_type[:100],
-            "x-qorgau-sha256": sha256,
-            "content-security-policy": "default-src 'none'; sandbox",
-        },
+        headers=download_headers(item.filename, f"{sha256[:16]}.bin", sha256, item.media_type),
     )
 
 

@@ -20,6 +20,7 @@ from qorgau.domain.model import Principal
 from qorgau.domain.tlp import Tlp
 from qorgau.reports.model import Indicator
 from qorgau.reports.periods import Period, parse_period
+from qorgau.security.csv_cells import safe_dict
 from qorgau.sharing_desk import AlertDesk, SharingDesk
 from qorgau.web.auth import client_address, principal, route
 from qorgau.web.schemas import Strict
@@ -184,7 +185,7 @@ def share_tracker(
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_dict(r) for r in rows)  # titles are typed by strangers
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
 
 

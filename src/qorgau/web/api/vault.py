@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal
+from qorgau.security.uploads import download_headers
 from qorgau.store.vault import SignedHead
 from qorgau.vault_desk import VaultDesk
 from qorgau.web import response_schemas as rs
@@ -99,7 +100,8 @@ def search_evidence(
 
 @router.get(
     "/evidence/{item_id}/content",
-    summary="Read an item's original bytes (the view is logged with its reason)",
+    summary="Read an item (the view is logged with its reason); images come without their"
+    " EXIF/GPS metadata unless original=true (evidence exporters only)",
     response_class=Response,
     **route(Action.VAULT_READ),
 )
@@ -108,17 +110,17 @@ def evidence_content(
     request: Request,
     who: Who,
     reason: Annotated[str, Query(min_length=1, max_length=500)],
+    original: bool = False,
 ) -> Response:
-    item, data = vd(request).open_item(who, item_id, reason, client_address(request))
+    item, data = vd(request).open_item(
+        who, item_id, reason, client_address(request), original=original
+    )
     return Response(
         content=data,
         media_type="application/octet-stream",
-        headers={
-            "content-disposition": f'attachment; filename="{item.sha256[:16]}.bin"',
-            "x-qorgau-sha256": item.sha256,
-            "x-qorgau-original-type": item.media_type[:100],
-            "content-security-policy": "default-src 'none'; sandbox",
-        },
+        headers=download_headers(
+            item.original_name, f"{item.sha256[:16]}.bin", item.sha256, item.media_type
+        ),
     )
 
 
@@ -161,6 +163,7 @@ def verify(request: Request, who: Who) -> rs.VerifyOut:
         timestamps_checked=r.timestamps_checked,
         unsealed_entries=r.unsealed_entries,
         problems=[{"kind": p.kind, "where": p.where, "message": p.message} for p in r.problems],
+        erased=[{"item_id": i, "leaf_index": n, "sha256": sha} for i, n, sha in r.erased],
     )
 
 

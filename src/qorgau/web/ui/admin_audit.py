@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from qorgau.domain import access
 from qorgau.domain.access import Action
 from qorgau.domain.model import AuditEvent
 from qorgau.i18n import N_, gettext
@@ -33,7 +35,10 @@ FILTERS: dict[str, tuple[str, str | None]] = {
     "two-factor": (N_("Two-factor events"), "user:2fa:"),
     "accounts": (N_("Accounts and roles"), "user:"),
     "documents": (N_("Response documents"), "response:document:"),
+    "reads": (N_("Reads of personal data"), "read:"),
 }
+# Filters only administrators are offered (the desk refuses them to anyone else).
+ADMIN_FILTERS = frozenset({"reads"})
 TAG_LABELS = {
     "user:sign-in:failed": N_("Failed sign-in"),
     "user:session:opened": N_("Signed in to the web interface"),
@@ -47,6 +52,10 @@ TAG_LABELS = {
     "user:role:changed": N_("Role changed"),
     "user:active:changed": N_("Account activated or deactivated"),
     "response:document:saved": N_("Response document saved"),
+    "read:personal": N_("Personal data read"),
+    "user:session:revoked": N_("Session ended by its owner"),
+    "user:sessions:revoked": N_("All sessions ended"),
+    "user:password:changed": N_("Password changed"),
 }
 ALARMING = frozenset({"user:sign-in:failed", "user:2fa:failed", "user:2fa:reset"})
 
@@ -77,17 +86,23 @@ def _int(raw: str | None, default: int) -> int:
 @router.get("/admin/audit", **route(Action.AUDIT_READ))
 def audit_page(request: Request, who: Viewer) -> Response:
     lang = render.language(request)
+    offered = [k for k in FILTERS if k not in ADMIN_FILTERS or access.may_read_access_log(who)]
     chosen = request.query_params.get("show", "all")
-    if chosen not in FILTERS:
+    if chosen not in offered:
         chosen = "all"
     page_no = min(MAX_PAGE, max(1, _int(request.query_params.get("page"), 1)))
+    # Narrowing to one person (by username) or one case (its reference) — the questions an
+    # administrator asks after a leak: what did this account read, who read this case.
+    user = (request.query_params.get("user") or "").strip().lower()[:64]
+    case = (request.query_params.get("case") or "").strip().upper()[:32]
     events, total = desk(request).audit_log(
         who,
-        entity=None,
-        entity_id=None,
+        entity=None,  # a case's changes ("incident") and its reads ("incident-read")
+        entity_id=case or None,
         tag_prefix=FILTERS[chosen][1],
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
+        actor_name=user or None,
     )
     rows = [
         {
@@ -113,5 +128,8 @@ def audit_page(request: Request, who: Viewer) -> Response:
         page_no=page_no,
         pages=pages,
         chosen=chosen,
-        filters=[(k, gettext(lang, label)) for k, (label, _) in FILTERS.items()],
+        filters=[(k, gettext(lang, FILTERS[k][0])) for k in offered],
+        user=user,
+        case=case,
+        query=urlencode({k: v for k, v in (("show", chosen), ("user", user), ("case", case)) if v}),
     )

@@ -35,6 +35,12 @@ NOTICES = {
         "Two-factor sign-in was reset: the person sets it up again at the next sign-in,"
         " and all their sessions were signed out."
     ),
+    "sessions-revoked": N_(
+        "All sessions and API tokens of the account were ended; the person signs in again."
+    ),
+    "my-session-revoked": N_("The session was ended."),
+    "my-sessions-revoked": N_("Your other sessions and tokens were ended."),
+    "password-changed": N_("Your password was changed; your other sessions and tokens were ended."),
     "document-saved": N_("The document passed every check and was saved; it is in force now."),
     "channel-saved": N_("Your alert channel was saved."),
     "channel-removed": N_("Your alert channel was removed."),

@@ -19,6 +19,7 @@ from qorgau.domain.access import Action
 from qorgau.i18n import N_, gettext
 from qorgau.web.auth import route
 from qorgau.web.ui import (
+    account_sessions,
     admin_agents,
     admin_audit,
     admin_channels,
@@ -117,5 +118,6 @@ for _section in (
     admin_channels,
     admin_agents,
     admin_audit,
+    account_sessions,
 ):
     router.include_router(_section.router)

@@ -18,6 +18,7 @@ from qorgau.domain.model import Principal, Role, User
 from qorgau.errors import Conflict, InvalidInput, NotFound
 from qorgau.i18n import N_, gettext
 from qorgau.security.passwords import MIN_PASSWORD_LENGTH
+from qorgau.session_desk import SessionDesk
 from qorgau.web.auth import client_address, desk, route
 from qorgau.web.ui import render
 from qorgau.web.ui.admin_common import back, notice, refusal
@@ -155,3 +156,16 @@ async def reset_two_factor(user_id: int, request: Request, who: Viewer) -> Respo
     except NotFound as exc:
         return await _refused(request, who, exc)
     return back(USERS_PATH, "two-factor-reset")
+
+
+@router.post(USERS_PATH + "/{user_id}/sessions/revoke", **route(Action.USER_MANAGE))
+async def revoke_sessions(user_id: int, request: Request, who: Viewer) -> Response:
+    """Every session and token of the person ends; they sign in again (a suspected intruder
+    holding one of them is out at the next click)."""
+    try:
+        await run_in_threadpool(
+            SessionDesk(desk(request)).revoke_user, who, user_id, client_address(request)
+        )
+    except NotFound as exc:
+        return await _refused(request, who, exc)
+    return back(USERS_PATH, "sessions-revoked")

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from qorgau import read_audit
 from qorgau.domain.access import Action
 from qorgau.domain.model import Principal, Status
 from qorgau.errors import Conflict, InvalidInput
@@ -41,7 +42,9 @@ def _page(
     forms: CaseForms | None = None,
     status: int = 200,
 ) -> Response:
-    ctx = case_context(request, who, public_id, forms or CaseForms())
+    # The case and its notes are one read of personal data: one audit event (read_audit).
+    with read_audit.one_event(desk(request).store, who, client_address(request)):
+        ctx = case_context(request, who, public_id, forms or CaseForms())
     return render.page(
         request, "ui/desk_case.html", who, status=status, title=ctx["title_text"], **ctx
     )

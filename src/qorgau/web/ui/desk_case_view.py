@@ -79,6 +79,7 @@ TIMELINE_LABELS = {
     "incident:clock:breached": N_("Deadline breached"),
     "incident:updated": N_("Details corrected"),
     "incident:attachments:added": N_("Files added"),
+    "incident:attachment:original": N_("Original file downloaded"),
     "incident:campaign:linked": N_("Linked to a campaign"),
     "incident:legal:recorded": N_("Legal step recorded"),
     "incident:merged:away": N_("Merged into another case"),

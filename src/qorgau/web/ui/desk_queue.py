@@ -138,7 +138,7 @@ def find_cases(request: Request, who: Principal, f: QueueFilters) -> tuple[list[
     query = f.incident_query()
     if f.assigned != "anyone" or f.clock:
         return narrowed_queue(rd, who, query, assigned=f.assigned, clock=f.clock, now=now)
-    found = desk(request).search(who, query)
+    found = desk(request).search(who, query, personal=False)  # the queue shows none
     clocks = clock_views(rd, who.org_id, [i.id for i in found.items], now)
     rows = [
         QueueRow(

@@ -51,6 +51,8 @@ async def read_form(request: Request) -> tuple[FormState, list[UploadFile]]:
             else:
                 await value.close()  # the empty part a browser sends when no file is chosen
             continue
+        # No keyboard types NUL, and PostgreSQL text cannot hold it: dropped, not an error page.
+        value = value.replace("\x00", "")
         state.lists.setdefault(key, []).append(value)
         state.values.setdefault(key, value)
     return state, files

@@ -48,6 +48,8 @@ from qorgau.inbound.filing import (
     guess_language,
 )
 from qorgau.reports.labels import STATUS_LABELS
+from qorgau.security.archive_check import REASON_MESSAGES, REFUSED_ARCHIVE, check_archive
+from qorgau.security.uploads import ACTIVE_TYPES, SNIFF_BYTES, detect
 from qorgau.store.attachments import (
     DEFAULT_LIMITS,
     MB,
@@ -130,6 +132,7 @@ REFUSED_MESSAGES = {
     "file_too_large": N_("{name}: the file is too large; each file may be at most {max}."),
     "report_too_large": N_("{name}: not kept; the files of one report may total at most {max}."),
     "too_many_files": N_("{name}: not kept; one report holds at most {count} files."),
+    "bad_archive": REFUSED_ARCHIVE,
 }
 UNNAMED_FILE = N_("a file without a name")
 STATUS_MEANINGS = {
@@ -325,16 +328,19 @@ class Refusal:
     size: int
     rule: str
     note: str  # English, for the handlers reading the case
+    reason: str = ""  # an archive's problem (``archive_check.REASON_MESSAGES``)
 
     def message(self, lang: str, limits: AttachmentLimits) -> str:
         name = f"“{self.filename}”" if self.filename else gettext(lang, UNNAMED_FILE)
         limit = limits.max_file_bytes if self.rule == "file_too_large" else limits.max_report_bytes
+        reason = REASON_MESSAGES.get(self.reason)
         return gettext(
             lang,
             REFUSED_MESSAGES[self.rule],
             name=name,
             max=size_text(lang, limit),
             count=limits.max_files,
+            reason=gettext(lang, reason) if reason else "",
         )
 
 
@@ -345,6 +351,20 @@ class _Upload:
     filename: str | None
     size: int
     upload: UploadFile
+
+
+def accepted_bytes(detected: str | None) -> bool:
+    """What the bytes are decides, whatever the name says: a ``.jpg`` that is an HTML page or a
+    program is refused (``security.uploads``)."""
+    if detected is None or detected in ACTIVE_TYPES:
+        return False
+    return detected in ACCEPTED_TYPES or detected.startswith(ACCEPTED_PREFIXES)
+
+
+async def head_of(upload: UploadFile) -> bytes:
+    head = await upload.read(SNIFF_BYTES)
+    await upload.seek(0)
+    return head
 
 
 def accepted_type(filename: str | None, media_type: str | None) -> bool:
@@ -380,23 +400,41 @@ async def screen_uploads(
     typed: list[_Upload] = []
     for u in uploads:
         size = upload_size(u)
-        if accepted_type(u.filename, u.content_type):
-            typed.append(_Upload(u.filename, size, u))
-        else:
+        # A file over the size limit is refused for its size without being read at all.
+        detected = detect(await head_of(u)) if size <= limits.max_file_bytes else None
+        if not accepted_type(u.filename, u.content_type) or (
+            size <= limits.max_file_bytes and not accepted_bytes(detected)
+        ):
+            what = f"{detected} by its content" if detected else "not recognised by its content"
             refused.append(
                 Refusal(
                     u.filename,
                     size,
                     "bad_type",
-                    f"'{u.filename}' ({u.content_type}, {human_size(size)}): the web form "
-                    "does not take this type of file",
+                    f"'{u.filename}' ({u.content_type}, {what}, {human_size(size)}): the web "
+                    "form does not take this type of file",
                 )
             )
+        else:
+            typed.append(_Upload(u.filename, size, u))
     kept, over = screen(typed, limits)
     refused.extend(Refusal(r.filename, r.size, r.rule, r.message) for r in over)
-    files = [
-        IncomingFile(k.filename, k.upload.content_type or "", await k.upload.read()) for k in kept
-    ]
+    files: list[IncomingFile] = []
+    for k in kept:
+        data = await k.upload.read()
+        problem = await run_in_threadpool(check_archive, data)  # nested ZIPs are CPU work
+        if problem is not None:
+            refused.append(
+                Refusal(
+                    k.filename,
+                    k.size,
+                    "bad_archive",
+                    f"'{k.filename}' ({human_size(k.size)}): archive refused, {problem.reason}",
+                    problem.rule,
+                )
+            )
+            continue
+        files.append(IncomingFile(k.filename, k.upload.content_type or "", data))
     return files, refused
 
 

@@ -14,14 +14,18 @@ def ui_routers() -> list[APIRouter]:
         admin_pages,
         desk_pages,
         monitor_pages,
+        privacy_pages,
         public_pages,
         report_pages,
+        security_keys,
         sign_in,
     )
 
     return [
         sign_in.router,
+        security_keys.router,
         public_pages.router,
+        privacy_pages.router,
         desk_pages.router,
         monitor_pages.router,
         report_pages.router,

@@ -16,10 +16,11 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from qorgau.domain.access import Action
-from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput
+from qorgau.errors import AuthenticationRequired, Conflict, InvalidInput, TooManyAttempts
 from qorgau.i18n import N_, gettext
+from qorgau.web import rate_limits
 from qorgau.web.auth import client_address, route
-from qorgau.web.ui import render, sessions
+from qorgau.web.ui import account_sessions, render, sessions
 from qorgau.web.ui.deps import Viewer, sign_in_desk
 from qorgau.web.ui.forms import FormState, apply_error, read_form
 
@@ -78,12 +79,24 @@ async def login_submit(request: Request, who: Viewer) -> Response:
         return render.page(request, "ui/login.html", who, status=422, title=title, state=state)
     address = client_address(request)
     try:
-        checked = await run_in_threadpool(
-            sign_in_desk(request).check_password, username, password, address
-        )
+        rate_limits.check_sign_in(request, address)
+        try:
+            checked = await run_in_threadpool(
+                sign_in_desk(request).check_password, username, password, address
+            )
+        except (AuthenticationRequired, TooManyAttempts):
+            await run_in_threadpool(rate_limits.count_failed_sign_in, request, address)
+            raise
     except AuthenticationRequired:
         state.message = gettext(lang, WRONG_PASSWORD)
         return render.page(request, "ui/login.html", who, status=401, title=title, state=state)
+    except TooManyAttempts as exc:
+        state.message = gettext(
+            lang, rate_limits.SIGN_IN_WAIT, minutes=rate_limits.minutes(exc.retry_after)
+        )
+        refused = render.page(request, "ui/login.html", who, status=429, title=title, state=state)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     next_path = safe_next(state.get("next"))
     if checked.has_second_factor or checked.must_enrol:
         step = "code" if checked.has_second_factor else "enrol"
@@ -125,13 +138,21 @@ def _expired(request: Request) -> Response:
 
 
 @router.get("/login/code", **route(Action.LOGIN))
-def code_page(request: Request, who: Viewer) -> Response:
-    if _pending(request, "code") is None:
+async def code_page(request: Request, who: Viewer) -> Response:
+    user_id = _pending(request, "code")
+    if user_id is None:
         return _expired(request)
     state = FormState(values={"next": safe_next(request.query_params.get("next"))})
     lang = render.language(request)
+    keys = request.app.state.security_key_desk
+    has_key = keys.available() and await run_in_threadpool(keys.has_keys, user_id)
     return render.page(
-        request, "ui/login_code.html", who, title=gettext(lang, "Two-factor code"), state=state
+        request,
+        "ui/login_code.html",
+        who,
+        title=gettext(lang, "Two-factor code"),
+        state=state,
+        has_key=has_key,
     )
 
 
@@ -235,6 +256,7 @@ async def account(request: Request, who: Viewer) -> Response:
     assert who.user_id is not None
     user = await run_in_threadpool(sign_in_desk(request).user, who.user_id)
     has_code = await run_in_threadpool(sign_in_desk(request).has_second_factor, who.user_id)
+    key_desk = request.app.state.security_key_desk
     lang = render.language(request)
     return render.page(
         request,
@@ -243,4 +265,8 @@ async def account(request: Request, who: Viewer) -> Response:
         title=gettext(lang, "Your account"),
         user=user,
         has_code=has_code,
+        keys_available=key_desk.available(),
+        security_keys=await run_in_threadpool(key_desk.keys, who),
+        sessions=await run_in_threadpool(account_sessions.session_rows, request, who),
+        notice=account_sessions.account_notice(request),
     )

@@ -1,0 +1,300 @@
+"""Sign-in protection and intake rate limits, through the real API and pages.
+
+Two factors for API tokens too; wrong passwords lock a name for a while (counted from the
+audit log, so on both databases) with the same answer whether the account exists or not; one
+address cannot spray passwords across accounts or flood the intake. Time is moved by the
+store's clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from qorgau.config import Settings
+from qorgau.domain.model import Role
+from qorgau.errors import ConfigurationError
+from qorgau.security import two_factor
+from qorgau.security.rate_limit import INTAKE, RateLimiter
+from qorgau.sign_in_guard import lockout_wait
+from qorgau.store.store import Store
+from qorgau.store.tables import audit_events, incidents
+from qorgau.web.app import create_app
+from tests.conftest import PASSWORD, Account, make_account
+from tests.integration.test_api_intake import ORDA_ADS
+from tests.support.web import enrol_totp, form_csrf
+
+TOKEN = "/api/v1/auth/token"
+RU = {"Accept-Language": "ru"}
+
+
+class Clock:
+    """The store's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def clock(store: Store, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    moved = Clock()
+    monkeypatch.setattr(store, "now", moved.now)
+    return moved
+
+
+@pytest.fixture
+def tuned(store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The store with small limits: 3 wrong passwords lock a name, and no per-address limit
+    unless a test sets one."""
+    monkeypatch.setattr(
+        store,
+        "settings",
+        store.settings.with_overrides(sign_in_max_failures=3, sign_in_rate_per_minute=0),
+    )
+    return store
+
+
+def app_client(store: Store, **overrides: object) -> TestClient:
+    return TestClient(create_app(store.settings.with_overrides(**overrides), store))
+
+
+def code(store: Store, secret: str) -> str:
+    return two_factor.code_at(secret, store.now())
+
+
+def failures(store: Store) -> int:
+    with store.read() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(audit_events.c.tag == "user:sign-in:failed")
+            ).scalar_one()
+        )
+
+
+# -- two factors on the API ------------------------------------------------------------------
+def test_api_token_needs_an_enrolled_second_factor_for_staff(
+    store: Store, accounts: dict[str, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = {"username": "responder-user", "password": PASSWORD}
+    with app_client(store) as client:
+        refused = client.post(TOKEN, json=creds, headers=RU)
+        assert refused.status_code == 403
+        assert "/login" in refused.json()["detail"] and refused.json()["title"] != ""
+        secret = enrol_totp(store, accounts["responder"].principal.user_id or 0)
+        assert client.post(TOKEN, json=creds).status_code == 401  # no code: no token
+        ok = client.post(TOKEN, json={**creds, "otp": code(store, secret)})
+        assert ok.status_code == 200 and ok.json()["role"] == "responder"
+        # A reporter has no second factor to give and still gets a token with a password.
+        make_account(store, Role.REPORTER, "rep-pass", password=PASSWORD)
+        rep = client.post(TOKEN, json={"username": "rep-pass", "password": PASSWORD})
+        assert rep.status_code == 200
+    # The requirement is one setting: an installation that turns it off lets staff in.
+    monkeypatch.setattr(store, "settings", store.settings.with_overrides(require_two_factor=False))
+    make_account(store, Role.ANALYST, "analyst-pass", password=PASSWORD)
+    with app_client(store) as client:
+        off = client.post(TOKEN, json={"username": "analyst-pass", "password": PASSWORD})
+        assert off.status_code == 200
+
+
+def test_wrong_api_codes_lock_the_code_step(
+    tuned: Store, clock: Clock, accounts: dict[str, Account]
+) -> None:
+    secret = enrol_totp(tuned, accounts["admin"].principal.user_id or 0)
+    creds = {"username": "admin-user", "password": PASSWORD}
+    wrong = "000000" if code(tuned, secret) != "000000" else "111111"
+    with app_client(tuned) as client:
+        for _ in range(5):
+            assert client.post(TOKEN, json={**creds, "otp": wrong}).status_code == 401
+        locked = client.post(TOKEN, json={**creds, "otp": code(tuned, secret)})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+        clock.at += timedelta(minutes=16)
+        assert client.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 200
+
+
+# -- lockout of a name -----------------------------------------------------------------------
+def test_wrong_passwords_lock_the_name_the_same_way_whether_it_exists_or_not(
+    tuned: Store, clock: Clock, accounts: dict[str, Account]
+) -> None:
+    secret = enrol_totp(tuned, accounts["responder"].principal.user_id or 0)
+    with app_client(tuned) as client:
+        answers: dict[str, list[tuple[int, str]]] = {}
+        for name in ("responder-user", "nobody-at-all"):
+            got = []
+            for _ in range(3):
+                r = client.post(TOKEN, json={"username": name, "password": "wrong password!"})
+                got.append((r.status_code, r.json()["detail"]))
+            # Now the right password (and code) is refused too, while the window lasts.
+            r = client.post(
+                TOKEN,
+                json={"username": name, "password": PASSWORD, "otp": code(tuned, secret)},
+                headers=RU,
+            )
+            got.append((r.status_code, r.json()["detail"]))
+            assert r.status_code == 429
+            assert 0 < int(r.headers["retry-after"]) <= 15 * 60 + 1
+            assert r.json()["title"].startswith("Слишком много")
+            answers[name] = got
+        assert answers["responder-user"] == answers["nobody-at-all"]
+        assert [s for s, _ in answers["responder-user"]] == [401, 401, 401, 429]
+        # Every refusal was committed, not rolled back with its request.
+        assert failures(tuned) == 6
+        clock.at += timedelta(minutes=16)
+        opened = client.post(
+            TOKEN,
+            json={"username": "responder-user", "password": PASSWORD, "otp": code(tuned, secret)},
+        )
+        assert opened.status_code == 200
+
+
+def test_web_sign_in_lockout_shows_the_message_in_the_readers_language(
+    tuned: Store, clock: Clock, accounts: dict[str, Account]
+) -> None:
+    with app_client(tuned) as web:
+        web.headers.update({"accept": "text/html", **RU})
+        for password, status in [("wrong password!", 401)] * 3 + [(PASSWORD, 429)]:
+            page = web.get("/login")
+            r = web.post(
+                "/login",
+                data={"csrf": form_csrf(page.text), "username": "admin-user", "password": password},
+                follow_redirects=False,
+            )
+            assert r.status_code == status
+        assert "Слишком много неудачных попыток входа" in r.text
+        assert int(r.headers["retry-after"]) > 0
+        assert web.cookies.get("qorgau_pending") is None  # no step two while locked
+        clock.at += timedelta(minutes=16)
+        page = web.get("/login")
+        r = web.post(
+            "/login",
+            data={"csrf": form_csrf(page.text), "username": "admin-user", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/login/enrol")
+
+
+# -- one address, many accounts --------------------------------------------------------------
+def test_one_address_cannot_spray_passwords_across_accounts(
+    tuned: Store, accounts: dict[str, Account]
+) -> None:
+    secret = enrol_totp(tuned, accounts["admin"].principal.user_id or 0)
+    app = create_app(tuned.settings.with_overrides(sign_in_rate_per_minute=3), tuned)
+    with TestClient(app, client=("192.0.2.10", 1)) as sprayer:
+        for name in ("responder-user", "coordinator-user", "no-such-person"):
+            r = sprayer.post(TOKEN, json={"username": name, "password": "Winter2025!!"})
+            assert r.status_code == 401
+        right = {"username": "admin-user", "password": PASSWORD, "otp": code(tuned, secret)}
+        refused = sprayer.post(TOKEN, json=right, headers=RU)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) <= 60
+        assert failures(tuned) == 3  # refused before any password was checked
+        # Another address signs in as usual; the web form from the spraying one is refused.
+        colleague = TestClient(app, client=("198.51.100.20", 1))  # same app, no 2nd lifespan
+        try:
+            assert colleague.post(TOKEN, json=right).status_code == 200
+        finally:
+            colleague.close()
+        page = sprayer.get("/login", headers={"accept": "text/html", **RU})
+        form = {"csrf": form_csrf(page.text), "username": "admin-user", "password": PASSWORD}
+        web = sprayer.post("/login", data=form, headers={"accept": "text/html", **RU})
+        assert web.status_code == 429 and "Слишком много" in web.text
+
+
+# -- intake ------------------------------------------------------------------------------------
+def count(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(incidents)).scalar_one())
+
+
+def test_intake_is_limited_per_address_and_refused_before_the_body_is_read(
+    store: Store,
+) -> None:
+    app = create_app(
+        store.settings.with_overrides(intake_rate_per_minute=3, trust_proxy_headers=True), store
+    )
+    flood = {"X-Forwarded-For": "203.0.113.5"}
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.post("/api/v1/reports", json=ORDA_ADS, headers=flood).status_code == 201
+        refused = client.post("/api/v1/reports", json=ORDA_ADS, headers={**flood, **RU})
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert refused.json()["error"] == "too_many_requests"
+        assert "ничего не сохранено" in refused.json()["title"]
+        # Not parsed at all: junk gets the same 429, not a 422 about the junk.
+        junk = client.post(
+            "/api/v1/reports", content=b"{not json", headers={**flood, "content-type": "x/y"}
+        )
+        assert junk.status_code == 429
+        # The public form says it in a page, in the reader's language.
+        page = client.post(
+            "/report",
+            data={"title": "x"},
+            headers={**flood, "accept": "text/html", "Accept-Language": "kk"},
+        )
+        assert page.status_code == 429 and "ештеңе сақталмады" in page.text
+        assert page.headers["content-type"].startswith("text/html")
+        # Everyone else is unaffected, and nothing already stored was lost.
+        other = {"X-Forwarded-For": "198.51.100.9"}
+        assert client.post("/api/v1/reports", json=ORDA_ADS, headers=other).status_code == 201
+        assert client.get("/report", headers={**flood, "accept": "text/html"}).status_code == 200
+    assert count(store) == 4
+
+
+def test_forwarded_for_is_ignored_unless_proxy_headers_are_trusted(store: Store) -> None:
+    app = create_app(store.settings.with_overrides(intake_rate_per_minute=2), store)
+    with TestClient(app) as client:
+        for n in range(3):
+            # A client cannot dodge the limit by inventing a new address each time.
+            spoof = {"X-Forwarded-For": f"10.0.0.{n}"}
+            r = client.post("/api/v1/reports", json=ORDA_ADS, headers=spoof)
+        assert r.status_code == 429
+    assert count(store) == 2
+
+
+# -- the pieces --------------------------------------------------------------------------------
+def test_lockout_opens_when_the_oldest_counted_failure_ages_out() -> None:
+    now = datetime(2025, 6, 1, 12, 0)
+    window = timedelta(minutes=15)
+    latest = [now - timedelta(minutes=m) for m in (1, 5, 10)]
+    assert lockout_wait(latest[:2], 3, window, now) is None
+    assert lockout_wait(latest, 3, window, now) == 5 * 60 + 1
+    assert lockout_wait(latest, 0, window, now) is None
+
+
+def test_settings_for_sign_in_protection_and_rate_limits() -> None:
+    assert Settings.from_env({}).require_two_factor is True
+    assert Settings.from_env({"QORGAU_WEB_REQUIRE_2FA": "0"}).require_two_factor is False
+    both = {"QORGAU_WEB_REQUIRE_2FA": "0", "QORGAU_REQUIRE_2FA": "1"}
+    assert Settings.from_env(both).require_two_factor is True
+    env = Settings.from_env(
+        {"QORGAU_INTAKE_RATE_PER_MINUTE": "0", "QORGAU_SIGN_IN_RATE_PER_MINUTE": "25"}
+    )
+    assert (env.intake_rate_per_minute, env.sign_in_rate_per_minute) == (0, 25)
+    with pytest.raises(ConfigurationError, match="QORGAU_INTAKE_RATE_PER_MINUTE"):
+        Settings.from_env({"QORGAU_INTAKE_RATE_PER_MINUTE": "lots"})
+    with pytest.raises(ConfigurationError, match="Redis URL"):
+        Settings.from_env({"QORGAU_RATE_LIMIT_STORAGE": "ftp://example"})
+
+
+def test_processes_sharing_redis_share_one_limit() -> None:
+    """Two server processes pointed at one Redis count together (the real server)."""
+    url = "redis://127.0.0.1:6379/15"
+    first, second = RateLimiter(url, {INTAKE: 2}), RateLimiter(url, {INTAKE: 2})
+    try:
+        address = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:8]}"
+        assert first.hit(INTAKE, address) is None
+        assert second.hit(INTAKE, address) is None
+        wait = first.hit(INTAKE, address)
+        assert wait is not None and 0 < wait <= 60
+        assert second.wait(INTAKE, address) is not None
+        # Another address has its own allowance.
+        assert second.hit(INTAKE, address + "-other") is None
+    finally:
+        first.close()
+        second.close()
