@@ -151,6 +151,7 @@ class SignInDesk:
         six digits do not survive unlimited guessing by someone who has the password."""
         now = self.store.now()
         with self.store.write() as conn:
+            users.lock_for_attempt(conn, user_id)
             user = users.get_user(conn, user_id)
             active, _, last = users.totp_state(conn, self.store.cipher, user_id)
             if active is None:

@@ -564,6 +564,7 @@ class CaseDesk:
                 exclude_prefix=read_audit.READ_PREFIX if hide_reads else None,
                 actor_id=actor_id,
                 actor_name=actor_name,
+                hide_locked_cases=principal.role is not Role.ADMIN,
             )
 
     def summary(self, principal: Principal) -> Summary:

@@ -148,6 +148,7 @@ class SecurityKeyDesk:
         rp = self._rp()
         now = self.store.now()
         with self.store.write() as conn:
+            users.lock_for_attempt(conn, user_id)
             user = users.get_user(conn, user_id)
             if users.recent_code_failures(conn, user_id, now - CODE_FAILURE_WINDOW) >= (
                 MAX_CODE_FAILURES

@@ -131,6 +131,7 @@ def accept_code(
     """Whether ``code`` is valid now and unused; a wrong one is audited in ``conn`` (the
     caller must let that transaction commit before refusing). No code at all is not a guess
     and is not counted."""
+    users.lock_for_attempt(conn, user.id)
     wait = code_wait(conn, user.id, now)
     if wait is not None:
         raise TooManyAttempts(

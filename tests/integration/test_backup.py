@@ -647,3 +647,24 @@ def test_a_blob_missing_from_storage_is_named_not_skipped_in_silence(
         assert rr.returncode == 0, rr.stderr
         assert "1 evidence files named in the database are missing" in rr.stderr
         assert set(blob_files(data_dir / "blobs")) == set(backend.names())
+
+
+def test_a_backup_after_an_erasure_holds_the_erased_hashes_but_needs_no_bytes(
+    store: Store, accounts: dict[str, Account], tmp_path: Path
+) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("which blobs a backup needs does not depend on the database engine")
+    from qorgau.privacy_desk import PrivacyDesk
+
+    src = tmp_path / "src"
+    fill(store, src, accounts)
+    desk = CaseDesk(store)
+    ring = load_keyring(store.settings.resolved_key_file)
+    lead = accounts["coordinator"].principal
+    (case,) = [i.public_id for i in desk.search(lead, IncidentQuery()).items]
+    PrivacyDesk(desk, BlobStore.from_ring(src / "blobs", ring)).erase(lead, case, "asked")
+    out = tmp_path / "desk.qgb"
+    r = backup(store, src, out)
+    # The erased evidence's bytes are gone on purpose: not "missing from storage".
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "missing" not in r.stderr and "0 blobs" in r.stdout

@@ -602,3 +602,35 @@ def test_the_server_runs_expiry_on_its_own(
 
     asyncio.run(until_erased())
     assert desk.get(accounts["admin"].principal, pid).title == "[erased]"
+
+
+def test_a_locked_cases_history_and_clock_alerts_are_hidden_from_all_but_admins(
+    client: TestClient, store: Store, accounts: dict[str, Account]
+) -> None:
+    from qorgau.store import response_clocks
+
+    lead, admin = accounts["coordinator"].headers, accounts["admin"].headers
+    pid = client.post("/api/v1/reports", json=ORDA_ADS).json()["public_id"]
+    client.patch(f"/api/v1/incidents/{pid}", json={"severity": "critical"}, headers=lead)
+    query = {"entity": "incident", "entity_id": pid}
+    before = client.get("/api/v1/audit", params=query, headers=lead).json()
+    assert before["total"] >= 2  # reported, updated: the history names the case
+    locked = client.post(f"/api/v1/incidents/{pid}/lock", json={"reason": "phone seized"},
+                         headers=lead)  # fmt: skip
+    assert locked.status_code < 300, locked.text
+    hidden = client.get("/api/v1/audit", params=query, headers=lead).json()
+    assert hidden["total"] == 0 and hidden["items"] == []
+    everything = client.get("/api/v1/audit", headers=lead).json()
+    assert all(e["entity_id"] != pid for e in everything["items"])
+    shown = client.get("/api/v1/audit", params=query, headers=admin).json()
+    assert {"incident:reported", "incident:lock:placed"} <= {e["tag"] for e in shown["items"]}
+    # Its overdue response clock pages nobody while it is locked.
+    with store.read() as conn:
+        case_id = conn.execute(
+            sa.select(incidents.c.id).where(incidents.c.public_id == pid)
+        ).scalar_one()
+        far = store.now() + timedelta(days=30)
+        assert case_id not in [i for i, _, _ in response_clocks.due_breaches(conn, far)]
+    client.delete(f"/api/v1/incidents/{pid}/lock", headers=admin)
+    with store.read() as conn:
+        assert case_id in [i for i, _, _ in response_clocks.due_breaches(conn, far)]

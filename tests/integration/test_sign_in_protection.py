@@ -257,6 +257,21 @@ def test_forwarded_for_is_ignored_unless_proxy_headers_are_trusted(store: Store)
     assert count(store) == 2
 
 
+def test_behind_a_trusted_proxy_the_address_it_appended_counts(store: Store) -> None:
+    settings = store.settings.with_overrides(intake_rate_per_minute=2, trust_proxy_headers=True)
+    with TestClient(create_app(settings, store)) as client:
+        # The proxy appends the real address; whatever the client put before it is ignored.
+        for n in range(3):
+            spoof = {"X-Forwarded-For": f"10.0.0.{n}, 198.51.100.7"}
+            r = client.post("/api/v1/reports", json=ORDA_ADS, headers=spoof)
+        assert r.status_code == 429
+        other = client.post(
+            "/api/v1/reports", json=ORDA_ADS, headers={"X-Forwarded-For": "198.51.100.8"}
+        )
+        assert other.status_code == 201
+    assert count(store) == 3
+
+
 # -- the pieces --------------------------------------------------------------------------------
 def test_lockout_opens_when_the_oldest_counted_failure_ages_out() -> None:
     now = datetime(2025, 6, 1, 12, 0)
@@ -298,3 +313,44 @@ def test_processes_sharing_redis_share_one_limit() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_concurrent_wrong_codes_cannot_outrun_the_lockout(
+    store: Store, accounts: dict[str, Account]
+) -> None:
+    """Ten guesses at once: each must see the failures recorded before it, so exactly five
+    are tried and the rest are refused untried (on PostgreSQL the account row is locked)."""
+    import threading
+
+    from qorgau.account_desk import SignInDesk
+    from qorgau.desk import CaseDesk
+    from qorgau.errors import InvalidInput
+
+    responder = accounts["responder"]
+    user_id = responder.principal.user_id or 0
+    enrol_totp(store, user_id)
+    desk = SignInDesk(CaseDesk(store))
+    start = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        start.wait()
+        try:
+            desk.verify_code(user_id, "000000", "192.0.2.1")
+        except InvalidInput as exc:
+            outcomes.append(exc.problems[0].rule)
+
+    threads = [threading.Thread(target=guess) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with store.read() as conn:
+        tried = conn.execute(
+            sa.select(sa.func.count()).where(
+                audit_events.c.tag == "user:2fa:failed",
+                audit_events.c.entity_id == str(user_id),
+            )
+        ).scalar_one()
+    assert tried == 5
+    assert sorted(outcomes) == ["locked"] * 5 + ["totp"] * 5

@@ -295,6 +295,17 @@ def test_nesting_entry_counts_and_names_that_leave_the_folder_are_refused() -> N
     assert check_archive(PDF) is None  # not an archive: nothing to say
 
 
+def test_a_bomb_dressed_as_an_office_file_or_hidden_in_a_later_gzip_member_is_refused() -> None:
+    lenient = ArchiveLimits(max_total_bytes=8 * MB, max_ratio=10**6)
+    # A "docx" is a ZIP, and so is its bomb: judged by its magic bytes, not its label.
+    docx = zip_with({"[Content_Types].xml": b"<Types/>", "word/document.xml": bytes(9 * MB)})
+    assert (p := check_archive(docx, lenient)) is not None and p.rule == "too_large"
+    # gunzip unpacks every member: a harmless first member must not hide the second.
+    two_members = gzip.compress(b"hello") + gzip.compress(bytes(9 * MB))
+    assert (p := check_archive(two_members, lenient)) is not None and p.rule == "too_large"
+    assert check_archive(gzip.compress(b"hello") + gzip.compress(b"world")) is None
+
+
 def test_the_form_refuses_a_bomb_by_name_in_the_readers_language_and_keeps_the_rest(
     store: Store, accounts: dict[str, Account], gigabyte_bomb: bytes
 ) -> None:

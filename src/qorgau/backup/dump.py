@@ -187,11 +187,11 @@ def write_backup(
                     tables.append(_dump_table(box, conn, table))
                     for column in table.columns:
                         if column.name == "sha256":
-                            named.update(
-                                v
-                                for (v,) in conn.execute(sa.select(column).distinct())
-                                if v is not None
-                            )
+                            query = sa.select(column).distinct()
+                            if "erased_at" in table.c:
+                                # Erased evidence keeps its row and hash, not its bytes.
+                                query = query.where(table.c.erased_at.is_(None))
+                            named.update(v for (v,) in conn.execute(query) if v is not None)
             manifest["tables"] = tables
             blobs, blob_bytes, missing = _dump_blobs(box, backend, before, named)
             manifest.update(blobs=blobs, blob_bytes=blob_bytes, missing_blobs=missing)

@@ -87,8 +87,16 @@ def archive_refusal(
     )
 
 
+def _kind(data: bytes) -> str | None:
+    """The archive type by magic bytes; a ZIP is a ZIP whatever it claims to be (a "docx",
+    "jar" or "apk" unpacks like any other ZIP, bomb included)."""
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "application/zip"
+    return detect(data)
+
+
 def _check(data: bytes, limits: ArchiveLimits, depth: int) -> None:
-    kind = detect(data)
+    kind = _kind(data)
     if kind == "application/zip":
         _check_zip(data, limits, depth)
     elif kind == "application/gzip":
@@ -159,7 +167,7 @@ def _readable(info: zipfile.ZipInfo) -> bool:
 
 def _looks_nested(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     with zf.open(info) as f:
-        return detect(f.read(512)) in ARCHIVE_TYPES
+        return _kind(f.read(512)) in ARCHIVE_TYPES
 
 
 def _check_gzip(data: bytes, limits: ArchiveLimits, depth: int) -> None:
@@ -168,20 +176,28 @@ def _check_gzip(data: bytes, limits: ArchiveLimits, depth: int) -> None:
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     total, head, pending = 0, b"", data
     try:
-        while pending and not d.eof:
-            chunk = d.decompress(pending, 64 * 1024)
-            pending = d.unconsumed_tail
-            total += len(chunk)
-            if len(head) < limits.max_inner_bytes:
-                head += chunk[: limits.max_inner_bytes - len(head)]
-            if total > limits.max_total_bytes:
-                raise _Refused(
-                    "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
-                )
-            if total > _RATIO_FLOOR and total / max(len(data), 1) > limits.max_ratio:
-                raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
-            if not chunk and not pending:
-                break
+        while True:
+            while pending and not d.eof:
+                chunk = d.decompress(pending, 64 * 1024)
+                pending = d.unconsumed_tail
+                total += len(chunk)
+                if len(head) < limits.max_inner_bytes:
+                    head += chunk[: limits.max_inner_bytes - len(head)]
+                if total > limits.max_total_bytes:
+                    raise _Refused(
+                        "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
+                    )
+                if total > _RATIO_FLOOR and total / max(len(data), 1) > limits.max_ratio:
+                    raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
+                if not chunk and not pending:
+                    break
+            # gunzip unpacks every member of a file made of several gzip members, so the
+            # count goes on into the next one (trailing zero padding is not a member).
+            if d.eof and d.unused_data.strip(b"\x00"):
+                pending = d.unused_data
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                continue
+            break
     except zlib.error as exc:
         raise _Refused("unreadable", f"the archive cannot be read ({exc})") from exc
     if total <= limits.max_inner_bytes:

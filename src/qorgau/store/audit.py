@@ -74,8 +74,22 @@ def list_events(
     exclude_prefix: str | None = None,
     actor_id: int | None = None,
     actor_name: str | None = None,
+    hide_locked_cases: bool = False,
 ) -> tuple[list[AuditEvent], int]:
     cond = []
+    if hide_locked_cases:
+        # A panic-locked case is hidden from everyone but administrators, its history too:
+        # the events name its title, its changes and the lock itself.
+        from qorgau.store.tables import case_locks, incidents
+
+        locked = sa.select(incidents.c.public_id).join(
+            case_locks, case_locks.c.incident_id == incidents.c.id
+        )
+        cond.append(
+            sa.not_(
+                sa.and_(audit_events.c.entity == "incident", audit_events.c.entity_id.in_(locked))
+            )
+        )
     if actor_name:
         cond.append(audit_events.c.actor_name == actor_name)
     if exclude_prefix:

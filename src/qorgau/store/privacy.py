@@ -266,7 +266,9 @@ class Erased:
 
 
 # Keys of audit documents that can carry personal content of a case (see rows.audit_view).
-_AUDIT_PERSONAL = ("title", "description", "body", "targets", "reporter", "source_urls")
+_AUDIT_PERSONAL = (
+    "title", "description", "body", "targets", "reporter", "source_urls", "outcome",
+)  # fmt: skip
 
 
 def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: Erased) -> None:

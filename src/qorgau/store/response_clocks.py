@@ -135,7 +135,15 @@ def due_breaches(
     conn: sa.Connection, now: datetime, limit: int = 200
 ) -> list[tuple[int, int, str]]:
     """(incident id, org id, deadline) for every unmet, unescalated, running deadline past due."""
-    running = sa.and_(C.stopped_at.is_(None), C.paused_since.is_(None))
+    from qorgau.store.tables import case_locks
+
+    # A panic-locked case pages nobody: the alert would name it to people it is hidden from.
+    # Its breach escalates once an administrator lifts the lock.
+    running = sa.and_(
+        C.stopped_at.is_(None),
+        C.paused_since.is_(None),
+        C.incident_id.not_in(sa.select(case_locks.c.incident_id)),
+    )
     out: list[tuple[int, int, str]] = []
     for name, due, met, escalated in (
         ("first_response", C.response_due, C.responded_at, C.response_escalated_at),

@@ -245,6 +245,14 @@ def enable_totp(
     )
 
 
+def lock_for_attempt(conn: sa.Connection, user_id: int) -> None:
+    """Serialise second-factor attempts of one account until the transaction ends. Counting
+    past failures and recording this one must be one step: otherwise concurrent guesses on
+    PostgreSQL (READ COMMITTED) all see the same count and all get tried. SQLite's write
+    transactions are serialised already, and it has no FOR UPDATE."""
+    conn.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update())
+
+
 def record_totp_step(conn: sa.Connection, user_id: int, step: int) -> bool:
     """Store the step of an accepted code; False if a concurrent sign-in used it first."""
     c = users.c

@@ -65,10 +65,13 @@ def route_action(request: Request) -> Action:
 
 
 def client_address(request: Request) -> str | None:
+    """The address the request came from. Behind a trusted proxy, the last X-Forwarded-For
+    entry: the one the proxy itself appended. Entries before it are whatever the client sent,
+    and a rate limit keyed on them could be dodged by inventing a new one each time."""
     if request.app.state.settings.trust_proxy_headers:
         fwd = request.headers.get("x-forwarded-for")
         if fwd:
-            return fwd.split(",")[0].strip()[:64]
+            return fwd.split(",")[-1].strip()[:64] or None
     return request.client.host if request.client else None
 
 
