@@ -405,6 +405,8 @@ class PrivacyDesk:
                 out = Erased()
                 now = self.store.now()
                 with self.store.write() as conn:
+                    if not privacy_repo.still_expires(conn, case_id, cutoff):
+                        continue  # held or reopened since it was selected
                     _erase_kind(conn, kind, case_id, public_id, now, out)
                     audit.record(
                         conn,

@@ -74,11 +74,17 @@ class SessionDesk:
         """A new password for oneself; every other session and token ends with the old one."""
         user_id = self._me(principal)
         with self.store.read() as conn:
-            ok = users.password_matches(conn, user_id, old_password)
-        if not ok:
+            username = users.get_user(conn, user_id).username
+        # The same lockout and audit as signing in: a stolen session or an unattended browser
+        # must not become an unlimited, unrecorded way to guess the password.
+        from qorgau import sign_in_guard
+
+        try:
+            sign_in_guard.check_password(self.store, username, old_password, address)
+        except AuthenticationRequired as exc:
             raise InvalidInput.single(
                 "current_password", "mismatch", "the current password is wrong; type it again"
-            )
+            ) from exc
         now = self.store.now()
         with self.store.write() as conn:
             n = users.change_password(conn, user_id, new_password, now, current_token)

@@ -634,3 +634,31 @@ def test_a_locked_cases_history_and_clock_alerts_are_hidden_from_all_but_admins(
     client.delete(f"/api/v1/incidents/{pid}/lock", headers=admin)
     with store.read() as conn:
         assert case_id in [i for i, _, _ in response_clocks.due_breaches(conn, far)]
+
+
+def test_a_hold_placed_after_expiry_picked_the_case_still_stops_it(
+    store: Store,
+    desk: CaseDesk,
+    pd: PrivacyDesk,
+    accounts: dict[str, Account],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qorgau.store import privacy as privacy_repo
+
+    lead = accounts["coordinator"].principal
+    pid = report(desk)
+    desk.add_note(lead, pid, f"{SECRET}'s home address is known", True, None)
+    _close(store, pid, 4 * 365)
+    picked = privacy_repo.cases_with
+
+    def pick_then_hold(conn: Any, kind: str, cutoff: Any, limit: int) -> Any:
+        found = picked(conn, kind, cutoff, limit)
+        if found:  # the prosecutor's request arrives between selection and erasure
+            monkeypatch.setattr(privacy_repo, "cases_with", lambda *a: [])
+            pd.hold(accounts["legal"].principal, pid, "court case 2-124/2025")
+        return found
+
+    monkeypatch.setattr(privacy_repo, "cases_with", pick_then_hold)
+    pd.expire(accounts["admin"].principal)
+    assert desk.get(lead, pid).title != "[erased]"
+    assert any(SECRET in n.body for n in desk.notes(lead, pid, 50, 0)[0])

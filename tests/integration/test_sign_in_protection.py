@@ -354,3 +354,28 @@ def test_concurrent_wrong_codes_cannot_outrun_the_lockout(
         ).scalar_one()
     assert tried == 5
     assert sorted(outcomes) == ["locked"] * 5 + ["totp"] * 5
+
+
+def test_changing_the_password_is_no_way_round_the_lockout(
+    client: TestClient, store: Store, accounts: dict[str, Account]
+) -> None:
+    """Someone holding a session guesses the current password: audited and locked like
+    sign-in, so the right one is refused too once the name is locked."""
+    responder = accounts["responder"]
+    body = {"current_password": "guess", "new_password": "a brand new long password"}
+    answers = [
+        client.post("/api/v1/me/password", json=body, headers=responder.headers).status_code
+        for _ in range(11)
+    ]
+    assert answers == [422] * 10 + [429]
+    right = {**body, "current_password": PASSWORD}
+    locked = client.post("/api/v1/me/password", json=right, headers=responder.headers)
+    assert locked.status_code == 429 and "Retry-After" in locked.headers
+    with store.read() as conn:
+        failures = conn.execute(
+            sa.select(sa.func.count()).where(
+                audit_events.c.tag == "user:sign-in:failed",
+                audit_events.c.entity_id == str(responder.principal.user_id),
+            )
+        ).scalar_one()
+    assert failures == 10

@@ -425,6 +425,17 @@ def closed_before(cutoff: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def still_expires(conn: sa.Connection, case_id: int, cutoff: datetime) -> bool:
+    """Re-checked in the erasing transaction (the row locked on PostgreSQL): a case put under
+    legal hold or reopened since it was selected must keep its content."""
+    found = conn.execute(
+        sa.select(incidents.c.id)
+        .where(incidents.c.id == case_id, closed_before(cutoff))
+        .with_for_update()
+    ).first()
+    return found is not None
+
+
 def cases_with(
     conn: sa.Connection, kind: str, cutoff: datetime, limit: int
 ) -> list[tuple[int, str]]:
