@@ -601,3 +601,21 @@ def test_image_formats_lose_their_metadata_but_not_their_pixels() -> None:
     plain = png_bytes()
     assert strip_metadata(plain, "image/png") == plain  # nothing to strip: the same bytes
     assert strip_metadata(HTML, "image/jpeg") is None
+
+
+def test_a_photo_that_cannot_be_cleaned_is_not_handed_out_as_if_it_were() -> None:
+    from qorgau.errors import Conflict
+    from qorgau.security.image_metadata import staff_copy
+
+    photo = jpeg_with_gps()
+    clean, changed = staff_copy(photo)
+    assert changed and b"GPS" not in clean
+    truncated = photo[: len(photo) // 2]  # the EXIF block is whole, the pixels are not
+    assert b"Exif" in truncated
+    with pytest.raises(Conflict, match="cannot be cleaned"):
+        staff_copy(truncated)
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+    with pytest.raises(Conflict, match="original"):
+        staff_copy(heic)
+    pdf, changed = staff_copy(PDF)  # not a photo: handed out as stored
+    assert pdf == PDF and not changed

@@ -14,6 +14,9 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from qorgau.errors import Conflict
+from qorgau.i18n import N_
+
 # Formats Pillow can both read and write; anything else is handed back unchanged.
 STRIPPABLE = {
     "image/jpeg": "JPEG",
@@ -22,6 +25,13 @@ STRIPPABLE = {
     "image/tiff": "TIFF",
     "image/gif": "GIF",
 }
+# Phone-camera formats that carry EXIF (location) but that Pillow cannot re-encode here.
+CAMERA_FORMATS_NOT_HANDLED = frozenset({"image/heic", "image/heif", "image/avif"})
+NOT_CLEANABLE = N_(
+    "this picture cannot be cleaned of its metadata (such as where it was taken): it is "
+    "damaged or in a format Qorgau cannot re-encode; someone who may export evidence can "
+    "download the original, which is recorded"
+)
 # What Pillow reports that says nothing about a person; anything else (EXIF, XMP, IPTC,
 # comments, PNG text chunks) is metadata to drop.
 HARMLESS_INFO = frozenset(
@@ -93,5 +103,9 @@ def staff_copy(data: bytes) -> tuple[bytes, bool]:
     kind = detect(data) or ""
     clean = strip_metadata(data, kind)
     if clean is None:
+        if kind in STRIPPABLE or kind in CAMERA_FORMATS_NOT_HANDLED:
+            # Fail closed: a photo whose location cannot be removed is not handed out as if
+            # it had been cleaned. The original stays available to evidence exporters.
+            raise Conflict(NOT_CLEANABLE)
         return data, False
     return clean, clean != data
