@@ -35,7 +35,7 @@ from qorgau.domain.privacy import (
 )
 from qorgau.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from qorgau.security.tokens import normalize_receipt, token_digest
-from qorgau.store import audit
+from qorgau.store import audit, search_index
 from qorgau.store import incidents as repo
 from qorgau.store import privacy as privacy_repo
 from qorgau.store.audit import Actor
@@ -272,6 +272,7 @@ class PrivacyDesk:
                 ),
             )
         self._delete_blobs(out)
+        search_index.purge_erased(self.store)
         return out
 
     def _delete_blobs(self, out: Erased) -> None:
@@ -390,6 +391,8 @@ class PrivacyDesk:
                         ),
                     )  # fmt: skip
             counts[str(kind)] = n
+        if any(counts.values()):
+            search_index.purge_erased(self.store)
         return ExpiryReport(counts)
 
     def _expire_cases(

@@ -662,3 +662,30 @@ def test_a_hold_placed_after_expiry_picked_the_case_still_stops_it(
     pd.expire(accounts["admin"].principal)
     assert desk.get(lead, pid).title != "[erased]"
     assert any(SECRET in n.body for n in desk.notes(lead, pid, 50, 0)[0])
+
+
+def test_an_erased_description_is_gone_from_the_database_files(
+    store: Store, desk: CaseDesk, pd: PrivacyDesk, accounts: dict[str, Account]
+) -> None:
+    """Not only from what the desk shows: FTS5 segments, freed pages and the WAL of SQLite
+    would otherwise keep the words for anyone who copies the files."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's dead rows are vacuumed by 'qorgau keys reencrypt --compact'")
+    from tests.integration.test_encryption_at_rest import database_bytes
+
+    word = "zharkynbekovnaerasable"  # as the index stores it: one lower-case token
+    pid = desk.submit(
+        desk.anonymous(),
+        ReportFields(
+            title=f"Threats to {word}",
+            description=f"{word} gets calls at night",
+            attack_types=("threats",),
+        ),
+    ).public_id
+    with store.write() as conn:
+        from qorgau.store.search_index import index_pending
+
+        index_pending(conn)
+    assert word.encode() in database_bytes(store)  # the test can see it before
+    pd.erase(accounts["coordinator"].principal, pid, "asked by the person")
+    assert word.encode() not in database_bytes(store)

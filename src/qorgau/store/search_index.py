@@ -41,6 +41,18 @@ def index_pending(conn: sa.Connection) -> int:
     return int(added or 0)
 
 
+def purge_erased(store: Store) -> None:
+    """After an erasure (SQLite): FTS5 only marks deleted words, which stay readable in its
+    segments until they are merged, and old pages wait in the WAL until a checkpoint. Merge
+    the index and checkpoint, so an erased name is gone from a copy of the files too."""
+    if store.engine.dialect.name != "sqlite":
+        return  # PostgreSQL: dead rows are vacuumed ('qorgau keys reencrypt --compact')
+    with store.write() as conn:
+        conn.execute(sa.text("INSERT INTO incident_fts(incident_fts) VALUES('optimize')"))
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def pending(conn: sa.Connection) -> int:
     if conn.dialect.name != "sqlite":
         return 0
