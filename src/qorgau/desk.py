@@ -455,7 +455,9 @@ class CaseDesk:
         access.authorize(principal, Action.CAMPAIGN_READ)
         _check_page(limit, offset)
         with self.store.read() as conn:
-            return repo.list_campaigns(conn, principal.org_id, limit, offset)
+            return repo.list_campaigns(
+                conn, principal.org_id, limit, offset, show_locked=principal.role is Role.ADMIN
+            )
 
     def link(
         self, principal: Principal, campaign_id: int, public_ids: list[str], address: str | None

@@ -689,3 +689,22 @@ def test_an_erased_description_is_gone_from_the_database_files(
     assert word.encode() in database_bytes(store)  # the test can see it before
     pd.erase(accounts["coordinator"].principal, pid, "asked by the person")
     assert word.encode() not in database_bytes(store)
+
+
+def test_a_campaigns_count_does_not_betray_a_locked_case(
+    client: TestClient, accounts: dict[str, Account]
+) -> None:
+    lead, admin = accounts["coordinator"].headers, accounts["admin"].headers
+    pids = [client.post("/api/v1/reports", json=ORDA_ADS).json()["public_id"] for _ in range(2)]
+    camp = client.post("/api/v1/campaigns", json={"name": "Orda week"}, headers=lead).json()
+    linked = client.post(
+        f"/api/v1/campaigns/{camp['id']}/incidents", json={"incidents": pids}, headers=lead
+    )
+    assert linked.status_code < 300, linked.text
+    client.post(f"/api/v1/incidents/{pids[0]}/lock", json={"reason": "at risk"}, headers=lead)
+
+    def counts(headers: dict[str, str]) -> list[Any]:
+        listed = client.get("/api/v1/campaigns", headers=headers).json()
+        return [c.get("incident_count", c.get("incidents")) for c in listed["items"]]
+
+    assert counts(lead) == [1] and counts(admin) == [2]

@@ -382,17 +382,16 @@ def get_campaign(conn: sa.Connection, campaign_id: int) -> Campaign:
 
 
 def list_campaigns(
-    conn: sa.Connection, org_id: int, limit: int, offset: int
+    conn: sa.Connection, org_id: int, limit: int, offset: int, *, show_locked: bool = False
 ) -> tuple[list[tuple[Campaign, int]], int]:
     where = campaigns.c.org_id == org_id
     total = conn.execute(
         sa.select(sa.func.count()).select_from(campaigns).where(where)
     ).scalar_one()
-    count = (
-        sa.select(sa.func.count())
-        .where(incidents.c.campaign_id == campaigns.c.id)
-        .scalar_subquery()
-    )
+    member = incidents.c.campaign_id == campaigns.c.id
+    if not show_locked:  # a count one higher than the search would betray a hidden case
+        member = sa.and_(member, privacy_repo.unlocked())
+    count = sa.select(sa.func.count()).where(member).scalar_subquery()
     rows = conn.execute(
         sa.select(campaigns, count.label("n"))
         .where(where)
