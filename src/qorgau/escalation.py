@@ -7,38 +7,23 @@ a deadline" with room to spare, and the query is one indexed range scan per dead
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from qorgau.periodic import PeriodicLoop
 from qorgau.store.response_plan import escalate_due
 from qorgau.store.store import Store
 
 log = logging.getLogger("qorgau.escalation")
 
 
-class EscalationLoop:
+class EscalationLoop(PeriodicLoop):
+    name = "qorgau-escalation"
+    log = log
+
     def __init__(self, store: Store, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.store = store
-        self.interval = interval
         self.escalated = 0
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="qorgau-escalation")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self.escalated += await asyncio.to_thread(escalate_due, self.store)
-            except Exception:  # a database hiccup must not end escalation for good
-                log.exception("escalation pass failed; retrying in %.1f s", self.interval)
-            await asyncio.sleep(self.interval)
+    def step(self) -> None:
+        self.escalated += escalate_due(self.store)

@@ -8,8 +8,6 @@ See docs/decisions/0026 for what each operation keeps and why.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +32,7 @@ from qorgau.domain.privacy import (
     refusal_to_share,
 )
 from qorgau.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from qorgau.periodic import PeriodicLoop
 from qorgau.security.tokens import normalize_receipt, token_digest
 from qorgau.store import audit, search_index
 from qorgau.store import incidents as repo
@@ -446,34 +445,20 @@ def _erase_kind(
         privacy_repo.erase_files(conn, case_id, now, out, evidence=True)
 
 
-class ExpiryLoop:
+class ExpiryLoop(PeriodicLoop):
     """Runs ``expire`` in the server every ``interval`` seconds (default: hourly). Every server
     process runs one; expiry is idempotent, so two processes at once only repeat a check."""
 
+    name = "qorgau-privacy-expiry"
+    log = log
+    step_first = False  # the server has just started: the first pass waits an interval
+
     def __init__(self, desk: PrivacyDesk, interval: float = 3600.0) -> None:
+        super().__init__(interval)
         self.desk = desk
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="qorgau-privacy-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                system = self.desk.cases.system(RETENTION)
-                await asyncio.to_thread(self.desk.expire, system)
-            except Exception:  # a hiccup must not end expiry for good
-                log.exception("retention expiry failed; retrying in %.0f s", self.interval)
+    def step(self) -> None:
+        self.desk.expire(self.desk.cases.system(RETENTION))
 
 
 def lock_view(public_id: str, lock: Lock) -> dict[str, Any]:
