@@ -15,8 +15,8 @@ from tests.support.crash_harness import run_crash_test
 def test_acknowledged_reports_survive_random_sigkills_exactly_once(
     store: Store, tmp_path: Path
 ) -> None:
-    outcome = run_crash_test(store.settings, kills=5, log_dir=tmp_path, clients=3)
-    assert outcome.kills == 5
+    outcome = run_crash_test(store.settings, kills=3, log_dir=tmp_path, clients=3)
+    assert outcome.kills == 3
     assert outcome.acknowledged > 0, outcome.summary()
     assert outcome.missing == [], outcome.summary()
     assert outcome.duplicated == [], outcome.summary()
