@@ -1,4 +1,4 @@
-"""Reduced crash-consistency run: ``qorgau serve`` SIGKILLed 5 times during a report stream.
+"""Reduced crash-consistency run: ``qorgau serve`` SIGKILLed 3 times per database mid-stream.
 
 Every acknowledged report is stored exactly once, an unanswered one at most once, on SQLite
 and on PostgreSQL. The full run (200 kills per database) is ``make crash-test``.
