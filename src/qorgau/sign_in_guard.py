@@ -9,6 +9,9 @@ a keyed hash of the name, never the name itself), and a locked name is refused b
 hashing, so neither the answer nor its timing tells whether an account exists.
 
 Six-digit codes get the same treatment with a smaller allowance (``MAX_CODE_FAILURES``).
+
+An administrator can open both steps of an account early (``UNLOCKED``, say after confirming
+by phone that the failures were the owner's own); the failures before that no longer count.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MAX_CODE_FAILURES = 5
 CODE_FAILURE_WINDOW = timedelta(minutes=15)
 PASSWORD_FAILED = "user:sign-in:failed"
 CODE_FAILED = "user:2fa:failed"
+UNLOCKED = "user:sign-in:unlocked"
 # Audit entity for failures against a name no account has (entity_id: keyed hash of it).
 UNKNOWN_NAME = "sign-in-name"
 NAME_CONTEXT = "sign-in.username"
@@ -67,7 +71,13 @@ def check_password(store: Store, username: str, password: str, address: str | No
             else (UNKNOWN_NAME, store.cipher.blind_index(name, NAME_CONTEXT)[:32])
         )
         recent = users.failure_times(
-            conn, PASSWORD_FAILED, entity, entity_id, now - window, settings.sign_in_max_failures
+            conn,
+            PASSWORD_FAILED,
+            entity,
+            entity_id,
+            now - window,
+            settings.sign_in_max_failures,
+            cleared_by=UNLOCKED,
         )
         wait = lockout_wait(recent, settings.sign_in_max_failures, window, now)
         if wait is not None:
@@ -114,9 +124,39 @@ def refuse_without_second_factor(settings: Settings, user: User) -> None:
 
 def code_wait(conn: sa.Connection, user_id: int, now: datetime) -> int | None:
     recent = users.failure_times(
-        conn, CODE_FAILED, "user", str(user_id), now - CODE_FAILURE_WINDOW, MAX_CODE_FAILURES
+        conn,
+        CODE_FAILED,
+        "user",
+        str(user_id),
+        now - CODE_FAILURE_WINDOW,
+        MAX_CODE_FAILURES,
+        cleared_by=UNLOCKED,
     )
     return lockout_wait(recent, MAX_CODE_FAILURES, CODE_FAILURE_WINDOW, now)
+
+
+def password_wait(
+    conn: sa.Connection, settings: Settings, user_id: int, now: datetime
+) -> int | None:
+    window = timedelta(minutes=settings.sign_in_lockout_minutes)
+    recent = users.failure_times(
+        conn,
+        PASSWORD_FAILED,
+        "user",
+        str(user_id),
+        now - window,
+        settings.sign_in_max_failures,
+        cleared_by=UNLOCKED,
+    )
+    return lockout_wait(recent, settings.sign_in_max_failures, window, now)
+
+
+def is_locked(conn: sa.Connection, settings: Settings, user_id: int, now: datetime) -> bool:
+    """Whether either sign-in step of the account is closed by failures right now."""
+    return (
+        password_wait(conn, settings, user_id, now) is not None
+        or code_wait(conn, user_id, now) is not None
+    )
 
 
 def accept_code(

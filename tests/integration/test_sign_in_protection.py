@@ -8,6 +8,7 @@ store's clock, never by sleeping.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from qorgau.account_desk import SignInDesk
 from qorgau.config import Settings
+from qorgau.desk import CaseDesk
 from qorgau.domain.model import Role
-from qorgau.errors import ConfigurationError
+from qorgau.errors import ConfigurationError, PermissionDenied
 from qorgau.security import two_factor
 from qorgau.security.rate_limit import INTAKE, RateLimiter
 from qorgau.sign_in_guard import lockout_wait
@@ -26,7 +29,7 @@ from qorgau.store.tables import audit_events, incidents
 from qorgau.web.app import create_app
 from tests.conftest import PASSWORD, Account, make_account
 from tests.integration.test_api_intake import ORDA_ADS
-from tests.support.web import enrol_totp, form_csrf
+from tests.support.web import enrol_totp, form_csrf, signed_in
 
 TOKEN = "/api/v1/auth/token"
 RU = {"Accept-Language": "ru"}
@@ -379,3 +382,66 @@ def test_changing_the_password_is_no_way_round_the_lockout(
             )
         ).scalar_one()
     assert failures == 10
+
+
+# -- an administrator opens a locked account early -------------------------------------------
+def test_an_administrator_clears_a_lockout_and_only_for_their_own_organisation(
+    tuned: Store, clock: Clock, accounts: dict[str, Account]
+) -> None:
+    """The lockout messages say "or ask an administrator": the users page offers exactly that
+    for a locked account, the old failures stop counting, and the unlock is audited."""
+    uid = accounts["responder"].principal.user_id or 0
+    secret = enrol_totp(tuned, uid)
+    creds = {"username": "responder-user", "password": PASSWORD}
+    wrong = "000000" if code(tuned, secret) != "000000" else "111111"
+    with app_client(tuned) as api:
+        for _ in range(3):
+            api.post(TOKEN, json={**creds, "password": "wrong password!"})
+        assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 429
+
+        with app_client(tuned) as ui:
+            ui.headers["accept"] = "text/html"
+            csrf = signed_in(ui, tuned, accounts["admin"].token)
+            page = ui.get("/admin/users")
+            row = re.search(r'<tr data-user="responder-user">.*?</tr>', page.text, re.S)
+            assert row and f"/admin/users/{uid}/sign-in/unlock" in row.group(0)
+            admin_row = re.search(r'<tr data-user="admin-user">.*?</tr>', page.text, re.S)
+            assert admin_row and "sign-in/unlock" not in admin_row.group(0)  # not locked
+            # Another organisation's account is not this administrator's to open.
+            other = accounts["other_coordinator"].principal.user_id
+            assert ui.post(f"/admin/users/{other}/sign-in/unlock", data=csrf).status_code == 404
+            done = ui.post(f"/admin/users/{uid}/sign-in/unlock", data=csrf)
+            assert "lockout was cleared" in done.text
+            row = re.search(r'<tr data-user="responder-user">.*?</tr>', done.text, re.S)
+            assert row and "sign-in/unlock" not in row.group(0)
+
+        # Open at once, no waiting: the right password and code get a token.
+        assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 200
+        # Wrong codes lock the code step; the same unlock opens that too.
+        clock.at += timedelta(seconds=31)
+        for _ in range(5):
+            api.post(TOKEN, json={**creds, "otp": wrong})
+        assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 429
+        clock.at += timedelta(seconds=1)
+        desk = SignInDesk(CaseDesk(tuned))
+        assert desk.locked_users(accounts["admin"].principal) == {uid}
+        with pytest.raises(PermissionDenied):
+            desk.unlock_sign_in(accounts["coordinator"].principal, uid, None)
+        desk.unlock_sign_in(accounts["admin"].principal, uid, "192.0.2.7")
+        clock.at += timedelta(seconds=1)
+        assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 200
+        # New failures after the unlock count from zero again.
+        for _ in range(3):
+            api.post(TOKEN, json={**creds, "password": "wrong password!"})
+        assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 429
+    with tuned.read() as conn:
+        unlocks = conn.execute(
+            sa.select(audit_events.c.actor_id, audit_events.c.address)
+            .where(
+                audit_events.c.tag == "user:sign-in:unlocked",
+                audit_events.c.entity_id == str(uid),
+            )
+            .order_by(audit_events.c.id)
+        ).all()
+    admin_id = accounts["admin"].principal.user_id
+    assert [tuple(u) for u in unlocks] == [(admin_id, "testclient"), (admin_id, "192.0.2.7")]

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
-from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[import-untyped]
 
 from qorgau.detect.abuse_text import normalize, script
 from qorgau.detect.threat_cues import CueMatch, find_cues, find_insults
@@ -50,29 +49,40 @@ FEATURES_DESCRIPTION: Mapping[str, Any] = {
     "hashing": "scikit-learn HashingVectorizer, alternate_sign=False, l2 norm per block",
 }
 
-_CHAR = HashingVectorizer(
-    analyzer="char_wb",
-    ngram_range=(2, 5),
-    n_features=CHAR_FEATURES,
-    alternate_sign=False,
-    lowercase=False,
-    norm="l2",
-)
-_WORD = HashingVectorizer(
-    analyzer="word",
-    ngram_range=(1, 2),
-    token_pattern=r"(?u)\b\w+\b",
-    n_features=WORD_FEATURES,
-    alternate_sign=False,
-    lowercase=False,
-    norm="l2",
-)
+
+@lru_cache(maxsize=1)
+def _vectorizers() -> tuple[Any, Any]:
+    """The character and word hashers, built on first use: importing scikit-learn costs about
+    two seconds, which every server start and CLI command would otherwise pay."""
+    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        HashingVectorizer,
+    )
+
+    char = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(2, 5),
+        n_features=CHAR_FEATURES,
+        alternate_sign=False,
+        lowercase=False,
+        norm="l2",
+    )
+    word = HashingVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        token_pattern=r"(?u)\b\w+\b",
+        n_features=WORD_FEATURES,
+        alternate_sign=False,
+        lowercase=False,
+        norm="l2",
+    )
+    return char, word
 
 
 def features(normalized_texts: Sequence[str]) -> sp.csr_matrix:
     """Hashed n-gram features of texts already passed through ``abuse_text.normalize``."""
     docs = list(normalized_texts)
-    return sp.hstack([_CHAR.transform(docs), _WORD.transform(docs)], format="csr")
+    char, word = _vectorizers()
+    return sp.hstack([char.transform(docs), word.transform(docs)], format="csr")
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,11 @@ def credential_id_of(credential: dict[str, Any]) -> str:
     """The key a sign-in answer claims to come from (checked against the account's keys)."""
     raw = credential.get("rawId") or credential.get("id")
     if not isinstance(raw, str) or not raw:
-        raise InvalidInput.single("key", "format", "the answer names no security key")
+        raise InvalidInput.single(
+            "key",
+            "format",
+            "the answer names no security key; touch the key again, or sign in with your code",
+        )
     return raw
 
 

@@ -70,7 +70,9 @@ def add_key(
         sa.select(security_keys.c.id).where(security_keys.c.credential_id == credential_id)
     ).first()
     if taken is not None:
-        raise Conflict("this security key is already registered")
+        raise Conflict(
+            "this security key is already registered; sign in with it, or add a different key"
+        )
     new_id = conn.execute(
         security_keys.insert()
         .values(

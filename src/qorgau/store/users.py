@@ -292,6 +292,27 @@ def two_factor_users(conn: sa.Connection, org_id: int) -> set[int]:
     return {int(r) for r in rows}
 
 
+def users_with_recent(
+    conn: sa.Connection, org_id: int, tags: tuple[str, ...], since: datetime
+) -> set[int]:
+    """Accounts of ``org_id`` with an audit event of one of ``tags`` since ``since``."""
+    from qorgau.store.tables import audit_events
+
+    a = audit_events.c
+    rows = conn.execute(
+        sa.select(users.c.id).where(
+            users.c.org_id == org_id,
+            sa.exists().where(
+                a.entity == "user",
+                a.entity_id == sa.cast(users.c.id, sa.String),
+                a.tag.in_(tags),
+                a.at >= since,
+            ),
+        )
+    ).scalars()
+    return {int(r) for r in rows}
+
+
 def set_role(conn: sa.Connection, user_id: int, role: Role) -> None:
     conn.execute(users.update().where(users.c.id == user_id).values(role=str(role)))
 
@@ -351,18 +372,29 @@ def recent_code_failures(conn: sa.Connection, user_id: int, since: datetime) -> 
 
 
 def failure_times(
-    conn: sa.Connection, tag: str, entity: str, entity_id: str, since: datetime, limit: int
+    conn: sa.Connection,
+    tag: str,
+    entity: str,
+    entity_id: str,
+    since: datetime,
+    limit: int,
+    cleared_by: str | None = None,
 ) -> list[datetime]:
     """When the latest ``limit`` failures ``tag`` against one entity since ``since`` happened,
-    newest first, from the audit log (sign-in lockouts count these)."""
+    newest first, from the audit log (sign-in lockouts count these). With ``cleared_by``,
+    failures up to the latest event of that tag on the entity no longer count: an
+    administrator's early unlock is itself an audit row, so the count needs no other state."""
     from qorgau.store.tables import audit_events
 
     a = audit_events.c
+    where = [a.tag == tag, a.entity == entity, a.entity_id == entity_id, a.at >= since]
+    if cleared_by is not None:
+        cleared = (
+            sa.select(sa.func.max(a.at))
+            .where(a.tag == cleared_by, a.entity == entity, a.entity_id == entity_id)
+            .scalar_subquery()
+        )
+        where.append(sa.or_(cleared.is_(None), a.at > cleared))
     return list(
-        conn.execute(
-            sa.select(a.at)
-            .where(a.tag == tag, a.entity == entity, a.entity_id == entity_id, a.at >= since)
-            .order_by(a.at.desc())
-            .limit(limit)
-        ).scalars()
+        conn.execute(sa.select(a.at).where(*where).order_by(a.at.desc()).limit(limit)).scalars()
     )

@@ -38,6 +38,9 @@ NOTICES = {
     "sessions-revoked": N_(
         "All sessions and API tokens of the account were ended; the person signs in again."
     ),
+    "sign-in-unlocked": N_(
+        "The account's sign-in lockout was cleared; earlier failures no longer count."
+    ),
     "my-session-revoked": N_("The session was ended."),
     "my-sessions-revoked": N_("Your other sessions and tokens were ended."),
     "password-changed": N_("Your password was changed; your other sessions and tokens were ended."),

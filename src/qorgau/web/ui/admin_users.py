@@ -3,8 +3,8 @@
 An administrator creates accounts with a first password (the owner sets up two-factor sign-in
 at the first sign-in), changes roles, deactivates and reactivates, and resets the second factor
 of someone who lost their phone — which also signs them out everywhere, since a lost phone may
-be in someone else's hands. The desks refuse an administrator who would demote or lock out
-themself; the page says so instead of failing.
+be in someone else's hands — and clears a sign-in lockout early. The desks refuse an
+administrator who would demote or lock out themself; the page says so instead of failing.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def _users_page(request: Request, who: Principal, state: FormState, status: int 
     page_no = _page_number(request)
     found, total = desk(request).list_users(who, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
     with_code = sign_in_desk(request).two_factor_users(who)
+    locked = sign_in_desk(request).locked_users(who)
     return render.page(
         request,
         "ui/admin_users.html",
@@ -56,6 +57,7 @@ def _users_page(request: Request, who: Principal, state: FormState, status: int 
         page_no=page_no,
         pages=max(1, -(-total // PAGE_SIZE)),
         with_code=with_code,
+        locked=locked,
         roles=[str(r) for r in Role],
         role_options=[(str(r), gettext(lang, render.ROLE_LABELS[str(r)])) for r in Role],
         state=state,
@@ -156,6 +158,19 @@ async def reset_two_factor(user_id: int, request: Request, who: Viewer) -> Respo
     except NotFound as exc:
         return await _refused(request, who, exc)
     return back(USERS_PATH, "two-factor-reset")
+
+
+@router.post(USERS_PATH + "/{user_id}/sign-in/unlock", **route(Action.USER_MANAGE))
+async def unlock_sign_in(user_id: int, request: Request, who: Viewer) -> Response:
+    """After wrong passwords or codes locked the account, the owner need not wait out the
+    window once an administrator has confirmed it was them."""
+    try:
+        await run_in_threadpool(
+            sign_in_desk(request).unlock_sign_in, who, user_id, client_address(request)
+        )
+    except NotFound as exc:
+        return await _refused(request, who, exc)
+    return back(USERS_PATH, "sign-in-unlocked")
 
 
 @router.post(USERS_PATH + "/{user_id}/sessions/revoke", **route(Action.USER_MANAGE))
