@@ -36,6 +36,8 @@ class Settings:
     sign_in_rate_per_minute: int = 10
     # Public intake: reports a minute from one client address (API and the /report form).
     intake_rate_per_minute: int = 60
+    # Wrong receipt codes a minute from one client address (/track and its API twins).
+    receipt_rate_per_minute: int = 10
     # Where the per-address counters live: "memory://" (this process) or a shared store such
     # as "redis://127.0.0.1:6379/0" when several server processes answer.
     rate_limit_storage: str = "memory://"
@@ -179,6 +181,7 @@ class Settings:
             sign_in_lockout_minutes=integer("QORGAU_SIGN_IN_LOCKOUT_MINUTES", 15),
             sign_in_rate_per_minute=limit("QORGAU_SIGN_IN_RATE_PER_MINUTE", 10),
             intake_rate_per_minute=limit("QORGAU_INTAKE_RATE_PER_MINUTE", 60),
+            receipt_rate_per_minute=limit("QORGAU_RECEIPT_RATE_PER_MINUTE", 10),
             rate_limit_storage=_rate_storage(env.get("QORGAU_RATE_LIMIT_STORAGE", "memory://")),
             secure_cookies=env.get("QORGAU_SECURE_COOKIES", "") in ("1", "true"),
             default_org=env.get("QORGAU_DEFAULT_ORG", "default"),

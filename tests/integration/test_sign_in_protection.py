@@ -445,3 +445,61 @@ def test_an_administrator_clears_a_lockout_and_only_for_their_own_organisation(
         ).all()
     admin_id = accounts["admin"].principal.user_id
     assert [tuple(u) for u in unlocks] == [(admin_id, "testclient"), (admin_id, "192.0.2.7")]
+
+
+# -- receipt codes ---------------------------------------------------------------------------
+def test_wrong_receipt_codes_are_limited_per_address_on_every_route_that_takes_one(
+    store: Store,
+) -> None:
+    """Following a report, giving consent and pulling the panic lock all take the receipt
+    code: codes matching no report count against the address, right ones never do."""
+    app = create_app(
+        store.settings.with_overrides(receipt_rate_per_minute=3, trust_proxy_headers=True), store
+    )
+    guesser, reporter = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.4"}
+    with TestClient(app) as client:
+        ack = client.post("/api/v1/reports", json=ORDA_ADS, headers=reporter).json()
+        code_ = ack["receipt_code"]
+        # Right codes, many times over, never use up the allowance.
+        for _ in range(5):
+            r = client.post("/api/v1/reports/track", json={"receipt_code": code_}, headers=reporter)
+            assert r.status_code == 200
+        wrong = [f"AAAAA-BBBBB-CCCCC-DDDD{c}" for c in "EFG"]
+        answers = [
+            client.post(
+                "/api/v1/reports/track", json={"receipt_code": w}, headers=guesser
+            ).status_code
+            for w in wrong
+        ]
+        assert answers == [404, 404, 404]
+        # Now every route refuses the address, before looking: even the right code.
+        api_routes = [
+            ("/api/v1/reports/track", {"receipt_code": code_}),
+            ("/api/v1/reports/track/lock", {"receipt_code": code_}),
+            ("/api/v1/reports/track/consent", {"receipt_code": code_, "name_publicly": "no"}),
+        ]
+        for path, body in api_routes:
+            r = client.post(path, json=body, headers={**guesser, **RU})
+            assert r.status_code == 429, path
+            assert 0 < int(r.headers["retry-after"]) <= 60
+            assert r.json()["error"] == "too_many_requests"
+        page = client.get("/track", headers={**guesser, "accept": "text/html"})
+        csrf = form_csrf(page.text)
+        for path in ("/track", "/track/lock", "/track/consent"):
+            r = client.post(
+                path,
+                data={"csrf": csrf, "code": code_},
+                headers={**guesser, "accept": "text/html", "Accept-Language": "kk"},
+            )
+            assert r.status_code == 429, path
+            assert "түбіртек коды" in r.text, path
+        # The case was not locked by the refused lock, and the reporter is unaffected.
+        tracked = client.post(
+            "/api/v1/reports/track", json={"receipt_code": code_}, headers=reporter
+        )
+        assert tracked.status_code == 200
+    with store.read() as conn:
+        locks = conn.execute(
+            sa.select(sa.func.count()).select_from(sa.table("case_locks"))
+        ).scalar_one()
+    assert locks == 0

@@ -1,4 +1,4 @@
-"""How often one client address may knock: public reports, and failed sign-ins.
+"""How often one client address may knock: public reports, failed sign-ins, wrong receipt codes.
 
 The counting is the `limits` library's moving window (exact over the last minute, so a burst
 at a minute's edge does not get twice the rate). Its counters live where
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 INTAKE = "intake"
 SIGN_IN = "sign-in"
+RECEIPT = "receipt"
 NAMESPACE = "qorgau"
 
 
@@ -45,6 +46,7 @@ class RateLimiter:
             {
                 INTAKE: settings.intake_rate_per_minute,
                 SIGN_IN: settings.sign_in_rate_per_minute,
+                RECEIPT: settings.receipt_rate_per_minute,
             },
         )
 

@@ -1,23 +1,29 @@
-"""Per-address rate limits at the web edge: public intake, and failed sign-ins.
+"""Per-address rate limits at the web edge: public intake, failed sign-ins, receipt codes.
 
 Intake is refused in a middleware, before the body is read: a flood of reports (or of junk
 posted at the report routes) from one address costs a counter lookup each, not a parse of up
 to 52 MB of form, and cannot crowd out reports from everyone else. Sign-ins are counted in
 their routes, and only when they fail, so a newsroom signing in together behind one address
 is not slowed; the routes answer with the form and the message, or the API's error body.
+Receipt codes (the reporter's only key to a report: follow it, give consent, pull the panic
+lock) are counted the same way, when a code matches no report. A code is 100 bits, so this is
+not what keeps it secret; it keeps one address from hammering the lookups, and a refusal says
+when to try again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import Request
 from markupsafe import escape
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qorgau.errors import TooManyAttempts
+from qorgau.errors import NotFound, TooManyAttempts
 from qorgau.i18n import N_, gettext, negotiate
-from qorgau.security.rate_limit import INTAKE, SIGN_IN, RateLimiter
+from qorgau.security.rate_limit import INTAKE, RECEIPT, SIGN_IN, RateLimiter
 from qorgau.web.auth import client_address
 
 # Where reports come in (the JSON API and the public form), by method and path.
@@ -35,6 +41,11 @@ INTAKE_WAIT_PAGE = N_(
 SIGN_IN_WAIT = N_(
     "Too many failed sign-ins. Wait {minutes} min and try again; if it keeps happening, ask "
     "an administrator."
+)
+
+RECEIPT_WAIT = N_(
+    "Too many receipt codes that match no report have come from your network. Wait {minutes} "
+    "min and try again, typing the code exactly as it was given."
 )
 
 
@@ -59,6 +70,24 @@ def check_sign_in(request: Request, address: str | None) -> None:
 
 def count_failed_sign_in(request: Request, address: str | None) -> None:
     limiter(request).hit(SIGN_IN, address)
+
+
+@contextmanager
+def receipt_lookup(request: Request, address: str | None) -> Iterator[None]:
+    """Around a lookup by receipt code: refused (429) while the address is over its allowance
+    of wrong codes; a ``NotFound`` from the lookup counts one and passes on."""
+    wait = limiter(request).wait(RECEIPT, address)
+    if wait is not None:
+        raise TooManyAttempts(
+            f"too many receipt codes matching no report from this address: wait "
+            f"{minutes(wait)} min",
+            wait,
+        )
+    try:
+        yield
+    except NotFound:
+        limiter(request).hit(RECEIPT, address)
+        raise
 
 
 class IntakeRateLimit:

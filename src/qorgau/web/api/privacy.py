@@ -14,6 +14,7 @@ from qorgau.domain.model import Principal
 from qorgau.domain.privacy import ConsentRecord, ConsentSource, parse_consent
 from qorgau.privacy_desk import PrivacyDesk
 from qorgau.web.auth import client_address, desk, principal, route
+from qorgau.web.rate_limits import receipt_lookup
 from qorgau.web.schemas import Strict
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
@@ -209,9 +210,9 @@ def erase(request: Request, who: Who, public_id: CaseId, body: ReasonIn) -> Eras
 )
 def track_consent(request: Request, who: Who, body: TrackConsentIn) -> ConsentOut:
     consent = parse_consent(body.name_publicly, body.share, body.partners)
-    _, rec = pd(request).record_consent_by_receipt(
-        body.receipt_code, consent, client_address(request)
-    )
+    address = client_address(request)
+    with receipt_lookup(request, address):
+        _, rec = pd(request).record_consent_by_receipt(body.receipt_code, consent, address)
     return consent_out(rec)
 
 
@@ -263,5 +264,7 @@ def unlock(request: Request, who: Who, public_id: CaseId) -> LockOut:
     **route(Action.REPORT_TRACK),
 )
 def track_lock(request: Request, who: Who, body: TrackLockIn) -> LockOut:
-    public_id = pd(request).lock_by_receipt(body.receipt_code, client_address(request))
+    address = client_address(request)
+    with receipt_lookup(request, address):
+        public_id = pd(request).lock_by_receipt(body.receipt_code, address)
     return LockOut(public_id=public_id, locked=True, changed=True)

@@ -20,6 +20,7 @@ from qorgau.domain.model import (
 from qorgau.errors import InvalidInput
 from qorgau.web import schemas
 from qorgau.web.auth import client_address, desk, principal, route
+from qorgau.web.rate_limits import receipt_lookup
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -122,5 +123,6 @@ async def submit_report(
 def track_report(
     body: schemas.TrackIn, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.TrackOut:
-    public_id, status, updated = desk(request).track(body.receipt_code)
+    with receipt_lookup(request, client_address(request)):
+        public_id, status, updated = desk(request).track(body.receipt_code)
     return schemas.TrackOut(public_id=public_id, status=Status(status), updated_at=updated)

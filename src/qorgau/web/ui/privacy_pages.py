@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from qorgau.domain.access import Action
 from qorgau.domain.privacy import may_see_locked, parse_consent
-from qorgau.errors import Conflict, InvalidInput, NotFound
+from qorgau.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
 from qorgau.i18n import N_, gettext
 from qorgau.privacy_desk import PrivacyDesk
 from qorgau.web.auth import client_address, desk, route
+from qorgau.web.rate_limits import RECEIPT_WAIT, minutes, receipt_lookup
 from qorgau.web.ui import render
 from qorgau.web.ui.deps import Viewer
 from qorgau.web.ui.forms import FormState, apply_error, read_form
@@ -73,7 +74,8 @@ async def track_consent(request: Request, who: Viewer) -> HTMLResponse:
             raise NotFound(GIVE_CODE)
         consent = parse_consent(state.get("name_publicly"), state.get("share"), partners)
         pd, address = privacy_desk(request), client_address(request)
-        await run_in_threadpool(lambda: pd.record_consent_by_receipt(code, consent, address))
+        with receipt_lookup(request, address):
+            await run_in_threadpool(lambda: pd.record_consent_by_receipt(code, consent, address))
         saved = True
     except InvalidInput as exc:
         apply_error(state, lang, exc, {})
@@ -81,6 +83,9 @@ async def track_consent(request: Request, who: Viewer) -> HTMLResponse:
     except NotFound:
         state.message = gettext(lang, NO_SUCH_CODE)
         status = 404
+    except TooManyAttempts as exc:
+        state.message = gettext(lang, RECEIPT_WAIT, minutes=minutes(exc.retry_after))
+        status = 429
     return render.page(
         request,
         "ui/track.html",
@@ -107,11 +112,15 @@ async def track_lock(request: Request, who: Viewer) -> HTMLResponse:
     else:
         pd, address = privacy_desk(request), client_address(request)
         try:
-            await run_in_threadpool(lambda: pd.lock_by_receipt(code, address))
+            with receipt_lookup(request, address):
+                await run_in_threadpool(lambda: pd.lock_by_receipt(code, address))
             locked = True
         except NotFound:
             state.add("code", gettext(lang, NO_SUCH_CODE))
             status = 404
+        except TooManyAttempts as exc:
+            state.add("code", gettext(lang, RECEIPT_WAIT, minutes=minutes(exc.retry_after)))
+            status = 429
     return render.page(
         request,
         "ui/track.html",

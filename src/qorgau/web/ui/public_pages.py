@@ -36,7 +36,7 @@ from qorgau.domain.model import (
     TargetInput,
 )
 from qorgau.domain.taxonomy import Taxonomy
-from qorgau.errors import InvalidInput, NotFound
+from qorgau.errors import InvalidInput, NotFound, TooManyAttempts
 from qorgau.i18n import N_, gettext
 from qorgau.inbound.filing import (
     MAX_DESCRIPTION,
@@ -59,6 +59,7 @@ from qorgau.store.attachments import (
     screen,
 )
 from qorgau.web.auth import client_address, desk, route
+from qorgau.web.rate_limits import RECEIPT_WAIT, minutes, receipt_lookup
 from qorgau.web.ui import render, sessions
 from qorgau.web.ui.deps import Viewer
 from qorgau.web.ui.forms import FormState, apply_error, read_form
@@ -586,10 +587,16 @@ async def track_submit(request: Request, who: Viewer) -> HTMLResponse:
     if not state.ok:
         return track_page(request, who, state, status=422)
     try:
-        public_id, status, updated = await run_in_threadpool(desk(request).track, code)
+        with receipt_lookup(request, client_address(request)):
+            public_id, status, updated = await run_in_threadpool(desk(request).track, code)
     except NotFound:
         state.add("code", gettext(lang, UNKNOWN_CODE))
         return track_page(request, who, state, status=404)
+    except TooManyAttempts as exc:
+        state.add("code", gettext(lang, RECEIPT_WAIT, minutes=minutes(exc.retry_after)))
+        refused = track_page(request, who, state, status=429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     status = str(status)
     meaning = STATUS_MEANINGS.get(status)
     found = Tracked(
