@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from qorgau.desk import CaseDesk
 from qorgau.domain.model import ReportFields
-from qorgau.errors import InvalidInput
+from qorgau.errors import ConfigurationError, InvalidInput
 from qorgau.security.keys import load_keyring
 from qorgau.store.blobs import BlobStore
 from qorgau.store.store import Store
@@ -372,3 +372,39 @@ def test_a_selection_exports_only_what_was_chosen_and_downloads_are_custody(
     listed = dict((i.id, c) for i, c in vd.items(legal, pid))
     assert [c.action for c in listed[ids[2]]] == ["collected", "exported"]
     assert [c.action for c in listed[ids[0]]] == ["collected"]
+
+
+def test_a_missing_signing_key_stops_the_vault_instead_of_being_replaced(
+    store: Store, desk: CaseDesk, vd: VaultDesk, accounts: dict[str, Account], tmp_path: Path
+) -> None:
+    """A key file gone missing once heads are signed (a volume not mounted) refuses, naming
+    the file; a new key would sign the rest of the log while the earlier heads could no longer
+    be checked. Nothing is half-stored, and the vault works again once the file is back."""
+    who = accounts["responder"].principal
+    pid = case(desk)
+    vd.add_file(who, b"first piece", filename="a.txt", media_type="text/plain", case=pid)
+    path = store.settings.resolved_vault_key_file
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    store.caches.pop("vault_keys", None)
+
+    def restarted() -> VaultDesk:  # a new process: nothing of the keys kept in memory
+        ring = load_keyring(store.settings.resolved_key_file)
+        return VaultDesk(desk, BlobStore.from_ring(tmp_path / "blobs", ring))
+
+    try:
+        with pytest.raises(ConfigurationError, match="is missing") as refused:
+            restarted().add_file(
+                who, b"second piece", filename="b.txt", media_type="text/plain", case=pid
+            )
+        assert str(path) in str(refused.value)
+        assert not path.exists()  # no new key was made in its place
+        with store.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(vault_log)).scalar() == 1
+    finally:
+        aside.replace(path)
+        store.caches.pop("vault_keys", None)
+    again = restarted()
+    again.add_file(who, b"second piece", filename="b.txt", media_type="text/plain", case=pid)
+    report = again.verify(accounts["coordinator"].principal)
+    assert report.ok and report.heads_checked == 2, report.problems

@@ -386,10 +386,18 @@ def search_items(
 
 
 def signing_keys(store: Store) -> SigningKeys:
-    """The vault's signing keys, loaded once per process (created on first use)."""
+    """The vault's signing keys, loaded once per process. They are created on first use only
+    while the log has no signed head: a key file gone missing later (a volume not mounted, a
+    wrong path) must stop the vault, not be replaced by a new key that would sign the rest of
+    the log while every earlier head stayed uncheckable."""
     found = store.caches.get("vault_keys")
     if found is None:
-        found = SigningKeys.load(store.settings.resolved_vault_key_file, create=True)
+        path = store.settings.resolved_vault_key_file
+        create = False
+        if not path.exists():
+            with store.read() as conn:
+                create = conn.execute(sa.select(vault_heads.c.id).limit(1)).first() is None
+        found = SigningKeys.load(path, create=create)
         store.caches["vault_keys"] = found
     assert isinstance(found, SigningKeys)
     return found
