@@ -7,14 +7,16 @@ stays byte for byte what was signed. Through the real app on SQLite and PostgreS
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
 import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -304,6 +306,36 @@ def test_a_bomb_dressed_as_an_office_file_or_hidden_in_a_later_gzip_member_is_re
     two_members = gzip.compress(b"hello") + gzip.compress(bytes(9 * MB))
     assert (p := check_archive(two_members, lenient)) is not None and p.rule == "too_large"
     assert check_archive(gzip.compress(b"hello") + gzip.compress(b"world")) is None
+
+
+@pytest.mark.parametrize(
+    ("compress", "label"),
+    [(bz2.compress, "bzip2"), (lzma.compress, "xz")],
+)
+def test_bzip2_and_xz_bombs_are_counted_while_unpacking(
+    compress: Callable[[bytes], bytes], label: str
+) -> None:
+    """A bzip2 or xz stream of 64 MB of zeros is a few hundred bytes: refused by the ratio or
+    the total, every stream of a file counted, a nested one opened, and a damaged one named."""
+    zeros = compress(bytes(64 * MB))
+    assert len(zeros) < 64 * 1024
+    assert (p := check_archive(zeros)) is not None and p.rule == "ratio", label
+    lenient = ArchiveLimits(max_total_bytes=8 * MB, max_ratio=10**6)
+    assert (p := check_archive(zeros, lenient)) is not None and p.rule == "too_large"
+    two_streams = compress(b"hello") + compress(bytes(9 * MB))
+    assert (p := check_archive(two_streams, lenient)) is not None and p.rule == "too_large"
+    # An archive inside: a tar of a path-escaping name, compressed, is still looked into.
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tf:
+        member = tarfile.TarInfo("../../etc/cron.d/evil")
+        member.size = 5
+        tf.addfile(member, io.BytesIO(b"hello"))
+    assert (p := check_archive(compress(inner.getvalue()))) is not None and p.rule == "path"
+    assert (p := check_archive(zeros[:40] + b"\xff" * 64)) is not None
+    assert p.rule in ("unreadable", "ratio")
+    # Real evidence passes: a compressed chat export of ordinary text.
+    chat = "\n".join(f"{i:05d} [12:{i % 60:02d}] Редактор: звонки всю ночь" for i in range(4000))
+    assert check_archive(compress(chat.encode())) is None
 
 
 def test_the_form_refuses_a_bomb_by_name_in_the_readers_language_and_keeps_the_rest(

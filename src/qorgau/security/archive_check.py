@@ -2,22 +2,28 @@
 
 A ZIP of a few kilobytes can declare gigabytes of zeros; a handler who opens it fills their
 disk, an indexer that walks it stalls. Archives are judged from their directory (ZIP's central
-directory, tar's headers) and, for gzip, by decompressing into a counter that stops at the
-limit. Python's ``zipfile`` never returns more bytes for an entry than its declared size, so
-the declared sizes bound what anyone reading the archive through it can get. Nested archives
-are opened in memory up to ``max_depth``; an archive deeper than that is refused.
+directory, tar's headers) and, for gzip, bzip2 and xz, by decompressing into a counter that
+stops at the limit. Python's ``zipfile`` never returns more bytes for an entry than its
+declared size, so the declared sizes bound what anyone reading the archive through it can get.
+Nested archives are opened in memory up to ``max_depth``; an archive deeper than that is
+refused. 7z and RAR are not read (no well-kept library unpacks them safely in Python here):
+they are kept as inert evidence, never unpacked by Qorgau.
 
 The reasons are short English phrases (``Problem.reason``) with a ``rule`` the forms translate.
 """
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import re
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from qorgau.i18n import N_, gettext
 from qorgau.security.uploads import ARCHIVE_TYPES, detect
@@ -103,6 +109,10 @@ def _check(data: bytes, limits: ArchiveLimits, depth: int) -> None:
         _check_gzip(data, limits, depth)
     elif kind == "application/x-tar":
         _check_tar(data, limits, depth)
+    elif kind == "application/x-bzip2":
+        _check_stream(data, limits, depth, bz2.BZ2Decompressor)
+    elif kind == "application/x-xz":
+        _check_stream(data, limits, depth, lzma.LZMADecompressor)
 
 
 def _nested(depth: int, limits: ArchiveLimits) -> None:
@@ -199,6 +209,52 @@ def _check_gzip(data: bytes, limits: ArchiveLimits, depth: int) -> None:
                 continue
             break
     except zlib.error as exc:
+        raise _Refused("unreadable", f"the archive cannot be read ({exc})") from exc
+    if total <= limits.max_inner_bytes:
+        _check(head, limits, depth + 1)
+    elif detect(head[:512]) in ARCHIVE_TYPES:
+        raise _Refused("depth", "a nested archive is too large to inspect")
+
+
+class _Decompressor(Protocol):
+    """What bz2's and lzma's incremental decompressors share."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def needs_input(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+def _check_stream(
+    data: bytes, limits: ArchiveLimits, depth: int, new: Callable[[], _Decompressor]
+) -> None:
+    """bzip2 and xz, like gzip: a chunk at a time into a counter, every stream of a file
+    made of several (``bunzip2`` and ``unxz`` unpack them all), stopping at a limit."""
+    _nested(depth, limits)
+    d, total, head, pending = new(), 0, b"", data
+    try:
+        while True:
+            chunk = d.decompress(pending, 64 * 1024)
+            pending = b""  # the decompressor keeps what it has not used yet
+            total += len(chunk)
+            if len(head) < limits.max_inner_bytes:
+                head += chunk[: limits.max_inner_bytes - len(head)]
+            if total > limits.max_total_bytes:
+                raise _Refused(
+                    "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
+                )
+            if total > _RATIO_FLOOR and total / max(len(data), 1) > limits.max_ratio:
+                raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
+            if d.eof:
+                if not d.unused_data.strip(b"\x00"):
+                    break
+                d, pending = new(), d.unused_data
+            elif d.needs_input:
+                break  # cut short: what it held has been counted
+    except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
         raise _Refused("unreadable", f"the archive cannot be read ({exc})") from exc
     if total <= limits.max_inner_bytes:
         _check(head, limits, depth + 1)

@@ -49,7 +49,15 @@ ACTIVE_TYPES = frozenset(
         "application/x-ms-shortcut",
     }
 )
-ARCHIVE_TYPES = frozenset({"application/zip", "application/gzip", "application/x-tar"})
+ARCHIVE_TYPES = frozenset(
+    {
+        "application/zip",
+        "application/gzip",
+        "application/x-tar",
+        "application/x-bzip2",
+        "application/x-xz",
+    }
+)
 
 _MARKUP_START = re.compile(rb"^(?:\xef\xbb\xbf)?[\s\x00]*<[!?a-zA-Z]")
 _SVG = re.compile(rb"<svg[\s>/]", re.IGNORECASE)
