@@ -26,6 +26,7 @@ from qorgau.sharing_desk import SharingDesk
 from qorgau.store import vault as vault_repo
 from qorgau.store.attachments import IncomingFile, add_attachments, store_blobs
 from qorgau.store.blobs import BlobStore
+from qorgau.store.case_tasks import TaskState
 from qorgau.store.store import Store
 from qorgau.store.tables import audit_events, incidents, notes
 from qorgau.vault_desk import VaultDesk
@@ -708,3 +709,78 @@ def test_a_campaigns_count_does_not_betray_a_locked_case(
         return [c.get("incident_count", c.get("incidents")) for c in listed["items"]]
 
     assert counts(lead) == [1] and counts(admin) == [2]
+
+
+def test_erasure_also_clears_words_typed_about_the_person_elsewhere(
+    store: Store,
+    desk: CaseDesk,
+    blobs: BlobStore,
+    pd: PrivacyDesk,
+    accounts: dict[str, Account],
+) -> None:
+    """Consent notes, why a panic lock was pulled, tasks typed by hand, why a step was
+    skipped, and the address of a captured page in the chain of custody are all about the
+    person: after erasure none of them is anywhere in the case's rows or its audit trail,
+    while the records themselves (a consent, a task, a custody step) stay."""
+    lead, admin = accounts["coordinator"].principal, accounts["admin"].principal
+    responder = accounts["responder"].principal
+    erased = report(desk)
+    planted = {
+        "note": f"{SECRET} agreed by phone from her sister's flat",
+        "lock": f"{SECRET} saw a car outside her home",
+        "task": f"Call {SECRET}'s lawyer in Almaty",
+        "skip": f"{SECRET} is abroad until spring",
+        "url": "https://classifieds.example/ads/aigerim-nurlanovna-phone",
+        "view": f"checking the ad that names {SECRET}",
+    }
+    pd.record_consent(lead, erased, Consent(Answer.NO, Answer.YES, ("ij",)), note=planted["note"])
+    pd.lock(lead, erased, planted["lock"])
+    pd.unlock(admin, erased)
+    rd = ResponseDesk(desk)
+    custom = rd.add_task(responder, erased, planted["task"], None)
+    rd.set_task(responder, erased, custom.id, TaskState.SKIPPED, planted["skip"], None)
+    vd = VaultDesk(desk, blobs)
+    item = vd.add_file(
+        responder,
+        b"<html>an ad</html>",
+        filename="ad.html",
+        media_type="text/html",
+        case=erased,
+        method="capture",
+        source=planted["url"],
+    ).items[0]
+    vd.open_item(lead, item.id, planted["view"])
+
+    def dump() -> str:
+        case_id = row_id(store, erased)
+        with store.read() as conn:
+            rows: list[Any] = []
+            for table, where in (
+                ("consent_records", f"incident_id = {case_id}"),
+                ("case_tasks", f"incident_id = {case_id}"),
+                ("vault_custody", f"item_id = {item.id}"),
+                ("audit_events", f"entity_id = '{erased}'"),
+            ):
+                rows += [
+                    dict(r)
+                    for r in conn.execute(
+                        sa.text(f"SELECT * FROM {table} WHERE {where}")
+                    ).mappings()
+                ]
+        return json.dumps(rows, default=str, ensure_ascii=False)
+
+    before = dump()
+    assert all(text in before for text in planted.values())  # each is really stored
+    pd.erase(lead, erased, "asked by the person")
+    after = dump()
+    assert [key for key, text in planted.items() if text in after] == []
+    assert SECRET not in after
+    # The records stay: the consent's answers, the task (skipped), the custody steps.
+    (consent,) = pd.consent_history(lead, erased)
+    assert consent.consent.name_publicly == Answer.NO and consent.note is None
+    (task,) = [t for t in rd.tasks(lead, erased) if t.id == custom.id]
+    assert task.state == TaskState.SKIPPED and task.reason is None
+    with store.read() as conn:
+        steps = vault_repo.custody(conn, [item.id])[item.id]
+    assert [s.action for s in steps] == ["collected", "viewed"]
+    assert "asked by the person" in after  # the erasure's own reason is kept

@@ -29,6 +29,7 @@ from qorgau.store.tables import (
     attachments,
     audit_events,
     case_locks,
+    case_tasks,
     consent_records,
     incident_targets,
     incidents,
@@ -37,6 +38,7 @@ from qorgau.store.tables import (
     observations,
     referrals,
     statements,
+    vault_custody,
     vault_items,
 )
 
@@ -269,6 +271,18 @@ class Erased:
 _AUDIT_PERSONAL = (
     "title", "description", "body", "targets", "reporter", "source_urls", "outcome",
 )  # fmt: skip
+# Events whose "reason" or "note" was written about the person (why the case was locked or
+# held, what they said when consenting); an erasure's own reason is kept.
+_AUDIT_REASON_TAGS = frozenset(
+    {
+        "incident:lock:placed",
+        "incident:hold:placed",
+        "incident:consent:recorded",
+        "incident:task:skipped",
+        "incident:task:done",
+        "incident:task:open",
+    }
+)
 
 
 def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: Erased) -> None:
@@ -313,12 +327,16 @@ def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: 
         .where(referrals.c.incident_id == incident_id, referrals.c.outcome.is_not(None))
         .values(outcome=None)
     )
+    erase_case_free_text(conn, incident_id)
     # The audit keeps who changed what and when, not the erased words themselves.
     a = audit_events.c
     for m in conn.execute(
-        sa.select(a.id, a.before, a.after).where(a.entity == "incident", a.entity_id == public_id)
+        sa.select(a.id, a.tag, a.before, a.after).where(
+            a.entity == "incident", a.entity_id == public_id
+        )
     ).mappings():
-        before, after = _scrub(m["before"]), _scrub(m["after"])
+        extra = ("reason", "note") if m["tag"] in _AUDIT_REASON_TAGS else ()
+        before, after = _scrub(m["before"], extra), _scrub(m["after"], extra)
         if before != m["before"] or after != m["after"]:
             conn.execute(
                 audit_events.update().where(a.id == m["id"]).values(before=before, after=after)
@@ -326,11 +344,40 @@ def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: 
             out.audit_scrubbed += 1
 
 
-def _scrub(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+def erase_case_free_text(conn: sa.Connection, incident_id: int) -> None:
+    """Words typed about the person outside the case's own fields: consent notes, the
+    reason a panic lock was pulled, tasks a responder added by hand and why a step was
+    skipped. The records themselves (what was consented, that a lock is on) stay."""
+    conn.execute(
+        consent_records.update()
+        .where(consent_records.c.incident_id == incident_id, consent_records.c.note.is_not(None))
+        .values(note=None)
+    )
+    conn.execute(
+        case_locks.update()
+        .where(case_locks.c.incident_id == incident_id, case_locks.c.reason.is_not(None))
+        .values(reason=None)
+    )
+    t = case_tasks.c
+    conn.execute(
+        case_tasks.update()
+        .where(t.incident_id == incident_id, t.reason.is_not(None))
+        .values(reason=None)
+    )
+    for task_id, title in conn.execute(
+        sa.select(t.id, t.title).where(t.incident_id == incident_id, t.playbook_id.is_(None))
+    ):
+        if isinstance(title, dict) and title.get("custom") not in (None, ERASED):
+            conn.execute(
+                case_tasks.update().where(t.id == task_id).values(title={"custom": ERASED})
+            )
+
+
+def _scrub(doc: dict[str, Any] | None, extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
     if not doc:
         return doc
     return {
-        k: (ERASED if k in _AUDIT_PERSONAL and v not in (None, ERASED) else v)
+        k: (ERASED if (k in _AUDIT_PERSONAL or k in extra) and v not in (None, ERASED) else v)
         for k, v in doc.items()
     }
 
@@ -370,6 +417,7 @@ def erase_files(
         v = vault_items.c
         where = sa.and_(v.incident_id == incident_id, v.erased_at.is_(None))
         shas = set(conn.execute(sa.select(v.sha256).where(where)).scalars())
+        ids = list(conn.execute(sa.select(v.id).where(where)).scalars())
         done = conn.execute(
             vault_items.update()
             .where(where)
@@ -378,6 +426,7 @@ def erase_files(
             )
         )
         out.evidence += int(done.rowcount or 0)
+        _scrub_custody(conn, ids)
     else:
         at = attachments.c
         where = sa.and_(at.incident_id == incident_id, at.erased_at.is_(None))
@@ -389,6 +438,29 @@ def erase_files(
     for sha in shas:
         (out.kept_shared if blob_in_use(conn, sha) else out.orphaned).add(sha)
     out.orphaned -= out.kept_shared
+
+
+def _scrub_custody(conn: sa.Connection, item_ids: list[int]) -> None:
+    """The chain of custody keeps who did what and when to an erased item; the captured
+    page's address copied into it, and the reasons typed, go with the content."""
+    c = vault_custody.c
+    for chunk in (item_ids[i : i + 500] for i in range(0, len(item_ids), 500)):
+        rows = conn.execute(
+            sa.select(c.id, c.reason, c.detail).where(c.item_id.in_(chunk))
+        ).mappings()
+        for m in rows:
+            detail = m["detail"]
+            cleaned = (
+                {k: (None if k == "source" else v) for k, v in detail.items()}
+                if isinstance(detail, dict)
+                else detail
+            )
+            if m["reason"] is not None or cleaned != detail:
+                conn.execute(
+                    vault_custody.update()
+                    .where(c.id == m["id"])
+                    .values(reason=None, detail=cleaned)
+                )
 
 
 def blob_in_use(conn: sa.Connection, sha256: str) -> bool:
