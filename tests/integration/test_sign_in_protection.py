@@ -503,3 +503,25 @@ def test_wrong_receipt_codes_are_limited_per_address_on_every_route_that_takes_o
             sa.select(sa.func.count()).select_from(sa.table("case_locks"))
         ).scalar_one()
     assert locks == 0
+
+
+def test_the_intake_limit_counts_in_redis_from_the_web_edge(store: Store) -> None:
+    """With a shared counter store the middleware counts off the event loop, and still
+    refuses the address over its allowance (the real Redis)."""
+    address = f"203.0.113.{uuid.uuid4().int % 250}"
+    settings = store.settings.with_overrides(
+        intake_rate_per_minute=2,
+        trust_proxy_headers=True,
+        rate_limit_storage="redis://127.0.0.1:6379/15",
+    )
+    app = create_app(settings, store)
+    # A unique address per run: counters in Redis outlive the test.
+    flood = {"X-Forwarded-For": f"{address}, {uuid.uuid4().hex[:8]}"}
+    with TestClient(app) as client:
+        assert app.state.rate_limiter.remote
+        answers = [
+            client.post("/api/v1/reports", json=ORDA_ADS, headers=flood).status_code
+            for _ in range(3)
+        ]
+    assert answers == [201, 201, 429]
+    assert not RateLimiter("memory://", {INTAKE: 2}).remote

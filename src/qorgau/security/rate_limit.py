@@ -34,6 +34,9 @@ class RateLimiter:
 
     def __init__(self, storage_uri: str, per_minute: dict[str, int]) -> None:
         self._storage = storage.storage_from_string(storage_uri, wrap_exceptions=True)
+        # Counters in another process (Redis) are a network round trip: callers on an event
+        # loop hand those calls to a thread, so a slow counter store cannot stall every request.
+        self.remote = not isinstance(self._storage, storage.MemoryStorage)
         self._window = strategies.MovingWindowRateLimiter(self._storage)
         self._items: dict[str, RateLimitItem] = {
             bucket: RateLimitItemPerMinute(n) for bucket, n in per_minute.items() if n > 0

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from fastapi import Request
 from markupsafe import escape
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qorgau.errors import NotFound, TooManyAttempts
@@ -101,7 +102,12 @@ class IntakeRateLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (scope["method"], scope["path"]) in INTAKE_ROUTES:
             request = Request(scope)
-            wait = self.limiter.hit(INTAKE, client_address(request))
+            address = client_address(request)
+            wait = (
+                await run_in_threadpool(self.limiter.hit, INTAKE, address)
+                if self.limiter.remote
+                else self.limiter.hit(INTAKE, address)
+            )
             if wait is not None:
                 await _refuse(request, send, wait)
                 return
