@@ -156,9 +156,7 @@ class SignInDesk:
             active, _, last = users.totp_state(conn, self.store.cipher, user_id)
             if active is None:
                 raise Conflict("two-factor sign-in is not set up for this account: sign in again")
-            if users.recent_code_failures(conn, user_id, now - CODE_FAILURE_WINDOW) >= (
-                MAX_CODE_FAILURES
-            ):
+            if sign_in_guard.code_wait(conn, user_id, now) is not None:
                 raise InvalidInput.single(
                     "code",
                     "locked",

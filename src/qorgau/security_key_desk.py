@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qorgau.account_desk import CODE_FAILURE_WINDOW, MAX_CODE_FAILURES
+from qorgau import sign_in_guard
 from qorgau.desk import CaseDesk
 from qorgau.domain import access
 from qorgau.domain.access import Action
@@ -150,9 +150,7 @@ class SecurityKeyDesk:
         with self.store.write() as conn:
             users.lock_for_attempt(conn, user_id)
             user = users.get_user(conn, user_id)
-            if users.recent_code_failures(conn, user_id, now - CODE_FAILURE_WINDOW) >= (
-                MAX_CODE_FAILURES
-            ):
+            if sign_in_guard.code_wait(conn, user_id, now) is not None:
                 raise InvalidInput.single(
                     "key",
                     "locked",

@@ -20,7 +20,7 @@ from qorgau.account_desk import SignInDesk
 from qorgau.config import Settings
 from qorgau.desk import CaseDesk
 from qorgau.domain.model import Role
-from qorgau.errors import ConfigurationError, PermissionDenied
+from qorgau.errors import ConfigurationError, InvalidInput, PermissionDenied
 from qorgau.security import two_factor
 from qorgau.security.rate_limit import INTAKE, RateLimiter
 from qorgau.sign_in_guard import lockout_wait
@@ -425,10 +425,18 @@ def test_an_administrator_clears_a_lockout_and_only_for_their_own_organisation(
         clock.at += timedelta(seconds=1)
         desk = SignInDesk(CaseDesk(tuned))
         assert desk.locked_users(accounts["admin"].principal) == {uid}
+        # The browser's code step (and the security-key step, which shares its count) is
+        # closed as well ...
+        with pytest.raises(InvalidInput) as closed:
+            desk.verify_code(uid, code(tuned, secret), None)
+        assert closed.value.problems[0].rule == "locked"
         with pytest.raises(PermissionDenied):
             desk.unlock_sign_in(accounts["coordinator"].principal, uid, None)
         desk.unlock_sign_in(accounts["admin"].principal, uid, "192.0.2.7")
         clock.at += timedelta(seconds=1)
+        # ... and opens with the same unlock.
+        desk.verify_code(uid, code(tuned, secret), None)
+        clock.at += timedelta(seconds=31)
         assert api.post(TOKEN, json={**creds, "otp": code(tuned, secret)}).status_code == 200
         # New failures after the unlock count from zero again.
         for _ in range(3):

@@ -354,23 +354,6 @@ def reset_totp_secret_only(conn: sa.Connection, user_id: int) -> None:
     )
 
 
-def recent_code_failures(conn: sa.Connection, user_id: int, since: datetime) -> int:
-    """Wrong two-factor codes for ``user_id`` since ``since``, from the audit log."""
-    from qorgau.store.tables import audit_events
-
-    a = audit_events.c
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(
-                a.tag == "user:2fa:failed",
-                a.entity == "user",
-                a.entity_id == str(user_id),
-                a.at >= since,
-            )
-        ).scalar_one()
-    )
-
-
 def failure_times(
     conn: sa.Connection,
     tag: str,
