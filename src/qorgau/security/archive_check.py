@@ -180,25 +180,44 @@ def _looks_nested(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
         return _kind(f.read(512)) in ARCHIVE_TYPES
 
 
+class _Unpacked:
+    """What a compressed stream has given so far: its size, held to the limits as it grows,
+    and its first bytes, so that an archive inside can be looked into."""
+
+    def __init__(self, limits: ArchiveLimits, packed_size: int) -> None:
+        self.limits, self.packed_size = limits, max(packed_size, 1)
+        self.total, self.head = 0, b""
+
+    def add(self, chunk: bytes) -> None:
+        limits = self.limits
+        self.total += len(chunk)
+        if len(self.head) < limits.max_inner_bytes:
+            self.head += chunk[: limits.max_inner_bytes - len(self.head)]
+        if self.total > limits.max_total_bytes:
+            raise _Refused(
+                "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
+            )
+        if self.total > _RATIO_FLOOR and self.total / self.packed_size > limits.max_ratio:
+            raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
+
+    def look_inside(self, depth: int) -> None:
+        if self.total <= self.limits.max_inner_bytes:
+            _check(self.head, self.limits, depth + 1)
+        elif detect(self.head[:512]) in ARCHIVE_TYPES:
+            raise _Refused("depth", "a nested archive is too large to inspect")
+
+
 def _check_gzip(data: bytes, limits: ArchiveLimits, depth: int) -> None:
     """Decompress into a counter, a chunk at a time, stopping as soon as a limit is passed."""
     _nested(depth, limits)
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    total, head, pending = 0, b"", data
+    unpacked, pending = _Unpacked(limits, len(data)), data
     try:
         while True:
             while pending and not d.eof:
                 chunk = d.decompress(pending, 64 * 1024)
                 pending = d.unconsumed_tail
-                total += len(chunk)
-                if len(head) < limits.max_inner_bytes:
-                    head += chunk[: limits.max_inner_bytes - len(head)]
-                if total > limits.max_total_bytes:
-                    raise _Refused(
-                        "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
-                    )
-                if total > _RATIO_FLOOR and total / max(len(data), 1) > limits.max_ratio:
-                    raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
+                unpacked.add(chunk)
                 if not chunk and not pending:
                     break
             # gunzip unpacks every member of a file made of several gzip members, so the
@@ -210,10 +229,7 @@ def _check_gzip(data: bytes, limits: ArchiveLimits, depth: int) -> None:
             break
     except zlib.error as exc:
         raise _Refused("unreadable", f"the archive cannot be read ({exc})") from exc
-    if total <= limits.max_inner_bytes:
-        _check(head, limits, depth + 1)
-    elif detect(head[:512]) in ARCHIVE_TYPES:
-        raise _Refused("depth", "a nested archive is too large to inspect")
+    unpacked.look_inside(depth)
 
 
 class _Decompressor(Protocol):
@@ -234,20 +250,12 @@ def _check_stream(
     """bzip2 and xz, like gzip: a chunk at a time into a counter, every stream of a file
     made of several (``bunzip2`` and ``unxz`` unpack them all), stopping at a limit."""
     _nested(depth, limits)
-    d, total, head, pending = new(), 0, b"", data
+    d, unpacked, pending = new(), _Unpacked(limits, len(data)), data
     try:
         while True:
             chunk = d.decompress(pending, 64 * 1024)
             pending = b""  # the decompressor keeps what it has not used yet
-            total += len(chunk)
-            if len(head) < limits.max_inner_bytes:
-                head += chunk[: limits.max_inner_bytes - len(head)]
-            if total > limits.max_total_bytes:
-                raise _Refused(
-                    "too_large", f"it unpacks to more than {limits.max_total_bytes // MB} MB"
-                )
-            if total > _RATIO_FLOOR and total / max(len(data), 1) > limits.max_ratio:
-                raise _Refused("ratio", f"it is compressed more than {limits.max_ratio} to 1")
+            unpacked.add(chunk)
             if d.eof:
                 if not d.unused_data.strip(b"\x00"):
                     break
@@ -256,10 +264,7 @@ def _check_stream(
                 break  # cut short: what it held has been counted
     except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
         raise _Refused("unreadable", f"the archive cannot be read ({exc})") from exc
-    if total <= limits.max_inner_bytes:
-        _check(head, limits, depth + 1)
-    elif detect(head[:512]) in ARCHIVE_TYPES:
-        raise _Refused("depth", "a nested archive is too large to inspect")
+    unpacked.look_inside(depth)
 
 
 def _check_tar(data: bytes, limits: ArchiveLimits, depth: int) -> None:
