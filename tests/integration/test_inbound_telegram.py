@@ -204,6 +204,28 @@ def test_status_reports_the_case_in_the_users_language(
     assert usage == TEXTS["kk"]["status_usage"]
 
 
+def test_wrong_status_codes_are_limited_per_chat_and_a_right_one_still_answers(
+    store: Store, desk: CaseDesk, api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on the web: codes matching no report count per chat, and past the allowance the
+    bot says when to try again; the right code is never refused."""
+    monkeypatch.setattr(store, "settings", store.settings.with_overrides(receipt_rate_per_minute=2))
+    queue_full_report(api, lang="ru")
+    run(make_bot(store, desk, api))
+    code = RECEIPT.search(api.messages_to(CHAT)[-1])
+    assert code is not None
+    ru = api.user(CHAT, language_code="ru")
+    for n in range(3):
+        api.queue_text(CHAT, f"/status 00000-00000-00000-0000{n}", user=ru)
+    api.queue_text(CHAT, f"/status {code.group(0)}", user=ru)
+    run(make_bot(store, desk, api))
+    first, second, third, right = api.messages_to(CHAT)[-4:]
+    assert first == second == TEXTS["ru"]["status_not_found"]
+    assert third == TEXTS["ru"]["status_too_many"].format(minutes=1)
+    [incident] = incidents_of(store, desk)
+    assert incident.public_id in right
+
+
 def test_cancel_drops_the_draft_and_send_then_has_nothing(
     store: Store, desk: CaseDesk, api: FakeBotApi
 ) -> None:

@@ -732,8 +732,10 @@ def test_erasure_also_clears_words_typed_about_the_person_elsewhere(
         "skip": f"{SECRET} is abroad until spring",
         "url": "https://classifieds.example/ads/aigerim-nurlanovna-phone",
         "view": f"checking the ad that names {SECRET}",
+        "status": f"{SECRET} asked us to wait before acting",
     }
     pd.record_consent(lead, erased, Consent(Answer.NO, Answer.YES, ("ij",)), note=planted["note"])
+    desk.change_status(lead, erased, Status.TRIAGED, planted["status"], None)
     pd.lock(lead, erased, planted["lock"])
     pd.unlock(admin, erased)
     rd = ResponseDesk(desk)
@@ -783,4 +785,5 @@ def test_erasure_also_clears_words_typed_about_the_person_elsewhere(
     with store.read() as conn:
         steps = vault_repo.custody(conn, [item.id])[item.id]
     assert [s.action for s in steps] == ["collected", "viewed"]
+    assert steps[1].reason == "[erased]"  # marked, not emptied: the view had a reason
     assert "asked by the person" in after  # the erasure's own reason is kept

@@ -67,6 +67,7 @@ from qorgau.inbound.filing import (
     write_filing,
 )
 from qorgau.security.archive_check import archive_refusal
+from qorgau.security.rate_limit import RECEIPT, RateLimiter
 from qorgau.security.uploads import stored_media_type
 from qorgau.store.attachments import (
     DEFAULT_LIMITS,
@@ -148,6 +149,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_not_found": (
             "No report has this receipt code. Check it letter by letter (O and 0, I and 1 "
             "count as the same)."
+        ),
+        "status_too_many": (
+            "Too many receipt codes from this chat matched no report. Wait {minutes} min, "
+            "then send /status with the code exactly as it was given."
         ),
         "unknown_command": (
             "I don't know the command {command}. I understand /start, /send, /cancel and "
@@ -243,6 +248,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_not_found": (
             "Сообщения с таким кодом квитанции нет. Проверьте код по буквам (O и 0, I и 1 "
             "считаются одинаковыми)."
+        ),
+        "status_too_many": (
+            "Из этого чата пришло слишком много кодов квитанции, которые не подходят ни к "
+            "одному сообщению. Подождите {minutes} мин., затем отправьте /status с кодом точно "
+            "так, как он был выдан."
         ),
         "unknown_command": (
             "Команда {command} мне неизвестна. Я понимаю /start, /send, /cancel и /status <код>."
@@ -343,6 +353,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_not_found": (
             "Мұндай түбіртек коды бар хабарлама жоқ. Кодты әріп бойынша тексеріңіз (O мен 0, "
             "I мен 1 бірдей саналады)."
+        ),
+        "status_too_many": (
+            "Бұл чаттан ешбір хабарламаға сәйкес келмейтін тым көп түбіртек коды келді. "
+            "{minutes} мин күтіңіз, содан кейін /status командасын кодпен дәл берілгендей "
+            "жіберіңіз."
         ),
         "unknown_command": (
             "{command} командасын білмеймін. Мен /start, /send, /cancel және /status <код> "
@@ -577,6 +592,7 @@ class TelegramIntakeBot:
         self.blobs = blobs or BlobStore.for_settings(store.settings)
         self.poll_timeout = poll_timeout
         self.retry = retry
+        self.receipt_limit = RateLimiter.for_settings(store.settings)
         try:
             self.bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
         except TokenValidationError as exc:
@@ -667,6 +683,7 @@ class TelegramIntakeBot:
             self._poll.cancel()
 
     async def close(self) -> None:
+        self.receipt_limit.close()
         await self.bot.session.close()
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -945,18 +962,25 @@ class TelegramIntakeBot:
             return say(lang, "cancelled" if deleted else "nothing_to_cancel")
         if command == "status":
             done, _ = await asyncio.to_thread(self._commit, uid, only_record)
-            return await asyncio.to_thread(self._status, lang, args) if done else None
+            sender = self._sender(msg)
+            return await asyncio.to_thread(self._status, lang, args, sender) if done else None
         if command == "send":
             return await asyncio.to_thread(self._send, uid, msg, lang)
         done, _ = await asyncio.to_thread(self._commit, uid, only_record)
         return say(lang, "unknown_command", command=head[:40]) if done else None
 
-    def _status(self, lang: str, code: str) -> str:
+    def _status(self, lang: str, code: str, sender: str) -> str:
+        """A right code always answers; codes matching no report count per chat, as on the
+        web (``QORGAU_RECEIPT_RATE_PER_MINUTE``), and past the allowance the bot says when
+        to try again."""
         if not code:
             return say(lang, "status_usage")
         try:
             public_id, status, updated_at = self.desk.track(code)
         except NotFound:
+            wait = self.receipt_limit.hit(RECEIPT, f"telegram:{sender}")
+            if wait is not None:
+                return say(lang, "status_too_many", minutes=max(1, -(-wait // 60)))
             return say(lang, "status_not_found")
         label = say(lang, f"status_{Status(status).value}")
         updated = f"{updated_at:%Y-%m-%d %H:%M} UTC" if updated_at else "-"

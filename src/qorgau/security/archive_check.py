@@ -259,7 +259,8 @@ def _check_stream(
             if d.eof:
                 if not d.unused_data.strip(b"\x00"):
                     break
-                d, pending = new(), d.unused_data
+                # xz allows zero padding between streams; a new decoder must start at one.
+                d, pending = new(), d.unused_data.lstrip(b"\x00")
             elif d.needs_input:
                 break  # cut short: what it held has been counted
     except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:

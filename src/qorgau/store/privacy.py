@@ -271,18 +271,11 @@ class Erased:
 _AUDIT_PERSONAL = (
     "title", "description", "body", "targets", "reporter", "source_urls", "outcome",
 )  # fmt: skip
-# Events whose "reason" or "note" was written about the person (why the case was locked or
-# held, what they said when consenting); an erasure's own reason is kept.
-_AUDIT_REASON_TAGS = frozenset(
-    {
-        "incident:lock:placed",
-        "incident:hold:placed",
-        "incident:consent:recorded",
-        "incident:task:skipped",
-        "incident:task:done",
-        "incident:task:open",
-    }
-)
+# A "reason" or "note" typed on a case's event is about the person (why it was locked, a
+# status change, a hand-over, a skipped step) and goes with the rest; these keep theirs: the
+# erasure's and the expiry's own justification, and a legal hold's, which records a legal
+# proceeding of the organisation rather than the person's words.
+_AUDIT_KEEPS_REASON = frozenset({"incident:erased", "incident:expired", "incident:hold:placed"})
 
 
 def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: Erased) -> None:
@@ -335,7 +328,7 @@ def erase_case_text(conn: sa.Connection, incident_id: int, public_id: str, out: 
             a.entity == "incident", a.entity_id == public_id
         )
     ).mappings():
-        extra = ("reason", "note") if m["tag"] in _AUDIT_REASON_TAGS else ()
+        extra = () if m["tag"] in _AUDIT_KEEPS_REASON else ("reason", "note")
         before, after = _scrub(m["before"], extra), _scrub(m["after"], extra)
         if before != m["before"] or after != m["after"]:
             conn.execute(
@@ -442,7 +435,8 @@ def erase_files(
 
 def _scrub_custody(conn: sa.Connection, item_ids: list[int]) -> None:
     """The chain of custody keeps who did what and when to an erased item; the captured
-    page's address copied into it, and the reasons typed, go with the content."""
+    page's address copied into it, and the reasons typed, go with the content and are marked
+    erased (not emptied: a view without a reason would look like one nobody justified)."""
     c = vault_custody.c
     for chunk in (item_ids[i : i + 500] for i in range(0, len(item_ids), 500)):
         rows = conn.execute(
@@ -451,15 +445,16 @@ def _scrub_custody(conn: sa.Connection, item_ids: list[int]) -> None:
         for m in rows:
             detail = m["detail"]
             cleaned = (
-                {k: (None if k == "source" else v) for k, v in detail.items()}
+                {k: (ERASED if k == "source" and v else v) for k, v in detail.items()}
                 if isinstance(detail, dict)
                 else detail
             )
-            if m["reason"] is not None or cleaned != detail:
+            reason = ERASED if m["reason"] is not None else None
+            if reason != m["reason"] or cleaned != detail:
                 conn.execute(
                     vault_custody.update()
                     .where(c.id == m["id"])
-                    .values(reason=None, detail=cleaned)
+                    .values(reason=reason, detail=cleaned)
                 )
 
 

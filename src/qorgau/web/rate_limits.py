@@ -6,16 +6,18 @@ to 52 MB of form, and cannot crowd out reports from everyone else. Sign-ins are 
 their routes, and only when they fail, so a newsroom signing in together behind one address
 is not slowed; the routes answer with the form and the message, or the API's error body.
 Receipt codes (the reporter's only key to a report: follow it, give consent, pull the panic
-lock) are counted the same way, when a code matches no report. A code is 100 bits, so this is
-not what keeps it secret; it keeps one address from hammering the lookups, and a refusal says
-when to try again.
+lock) are looked up first and only codes matching no report are counted: a right code always
+works, even from an address others have used up (every onion-service visitor shares one), so
+nobody can block another person's panic lock. A code is 100 bits, so the count is not what
+keeps it secret; past the allowance a miss answers 429 with when to try again, which slows a
+script down.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 from markupsafe import escape
@@ -73,22 +75,23 @@ def count_failed_sign_in(request: Request, address: str | None) -> None:
     limiter(request).hit(SIGN_IN, address)
 
 
-@contextmanager
-def receipt_lookup(request: Request, address: str | None) -> Iterator[None]:
-    """Around a lookup by receipt code: refused (429) while the address is over its allowance
-    of wrong codes; a ``NotFound`` from the lookup counts one and passes on."""
-    wait = limiter(request).wait(RECEIPT, address)
-    if wait is not None:
-        raise TooManyAttempts(
-            f"too many receipt codes matching no report from this address: wait "
-            f"{minutes(wait)} min",
-            wait,
-        )
+T = TypeVar("T")
+
+
+def receipt_lookup(request: Request, address: str | None, lookup: Callable[[], T]) -> T:
+    """``lookup()``, a call by receipt code; its ``NotFound`` counts one miss for the address
+    and becomes 429 once the address is over its allowance. Blocking (database, and Redis when
+    the counters are shared): call it from a worker thread."""
     try:
-        yield
+        return lookup()
     except NotFound:
-        limiter(request).hit(RECEIPT, address)
-        raise
+        wait = limiter(request).hit(RECEIPT, address)
+        if wait is None:
+            raise
+    raise TooManyAttempts(
+        f"too many receipt codes matching no report from this address: wait {minutes(wait)} min",
+        wait,
+    )
 
 
 class IntakeRateLimit:

@@ -211,8 +211,11 @@ def erase(request: Request, who: Who, public_id: CaseId, body: ReasonIn) -> Eras
 def track_consent(request: Request, who: Who, body: TrackConsentIn) -> ConsentOut:
     consent = parse_consent(body.name_publicly, body.share, body.partners)
     address = client_address(request)
-    with receipt_lookup(request, address):
-        _, rec = pd(request).record_consent_by_receipt(body.receipt_code, consent, address)
+    _, rec = receipt_lookup(
+        request,
+        address,
+        lambda: pd(request).record_consent_by_receipt(body.receipt_code, consent, address),
+    )
     return consent_out(rec)
 
 
@@ -265,6 +268,7 @@ def unlock(request: Request, who: Who, public_id: CaseId) -> LockOut:
 )
 def track_lock(request: Request, who: Who, body: TrackLockIn) -> LockOut:
     address = client_address(request)
-    with receipt_lookup(request, address):
-        public_id = pd(request).lock_by_receipt(body.receipt_code, address)
+    public_id = receipt_lookup(
+        request, address, lambda: pd(request).lock_by_receipt(body.receipt_code, address)
+    )
     return LockOut(public_id=public_id, locked=True, changed=True)

@@ -123,6 +123,7 @@ async def submit_report(
 def track_report(
     body: schemas.TrackIn, request: Request, who: Annotated[Principal, Depends(principal)]
 ) -> schemas.TrackOut:
-    with receipt_lookup(request, client_address(request)):
-        public_id, status, updated = desk(request).track(body.receipt_code)
+    public_id, status, updated = receipt_lookup(
+        request, client_address(request), lambda: desk(request).track(body.receipt_code)
+    )
     return schemas.TrackOut(public_id=public_id, status=Status(status), updated_at=updated)

@@ -68,14 +68,18 @@ async def track_consent(request: Request, who: Viewer) -> HTMLResponse:
     partners: list[str] | str | None = None
     if typed:
         partners = typed if typed.lower() == "none" else [p for p in typed.split(",") if p.strip()]
-    status, saved = 200, False
+    status, saved, retry_after = 200, False, 0
     try:
         if not code or len(code) > 64:
             raise NotFound(GIVE_CODE)
         consent = parse_consent(state.get("name_publicly"), state.get("share"), partners)
         pd, address = privacy_desk(request), client_address(request)
-        with receipt_lookup(request, address):
-            await run_in_threadpool(lambda: pd.record_consent_by_receipt(code, consent, address))
+        await run_in_threadpool(
+            receipt_lookup,
+            request,
+            address,
+            lambda: pd.record_consent_by_receipt(code, consent, address),
+        )
         saved = True
     except InvalidInput as exc:
         apply_error(state, lang, exc, {})
@@ -85,8 +89,8 @@ async def track_consent(request: Request, who: Viewer) -> HTMLResponse:
         status = 404
     except TooManyAttempts as exc:
         state.message = gettext(lang, RECEIPT_WAIT, minutes=minutes(exc.retry_after))
-        status = 429
-    return render.page(
+        status, retry_after = 429, exc.retry_after
+    page = render.page(
         request,
         "ui/track.html",
         who,
@@ -96,6 +100,9 @@ async def track_consent(request: Request, who: Viewer) -> HTMLResponse:
         found=None,
         consent_saved=saved,
     )
+    if retry_after:
+        page.headers["Retry-After"] = str(retry_after)
+    return page
 
 
 @router.post("/track/lock", **route(Action.REPORT_TRACK))
@@ -104,7 +111,7 @@ async def track_lock(request: Request, who: Viewer) -> HTMLResponse:
     state, _ = await read_form(request)
     lang = render.language(request)
     code = state.get("code").strip()
-    status = 200
+    status, retry_after = 200, 0
     locked = False
     if not code or len(code) > 64:
         state.add("code", gettext(lang, GIVE_CODE))
@@ -112,16 +119,17 @@ async def track_lock(request: Request, who: Viewer) -> HTMLResponse:
     else:
         pd, address = privacy_desk(request), client_address(request)
         try:
-            with receipt_lookup(request, address):
-                await run_in_threadpool(lambda: pd.lock_by_receipt(code, address))
+            await run_in_threadpool(
+                receipt_lookup, request, address, lambda: pd.lock_by_receipt(code, address)
+            )
             locked = True
         except NotFound:
             state.add("code", gettext(lang, NO_SUCH_CODE))
             status = 404
         except TooManyAttempts as exc:
             state.add("code", gettext(lang, RECEIPT_WAIT, minutes=minutes(exc.retry_after)))
-            status = 429
-    return render.page(
+            status, retry_after = 429, exc.retry_after
+    page = render.page(
         request,
         "ui/track.html",
         who,
@@ -131,3 +139,6 @@ async def track_lock(request: Request, who: Viewer) -> HTMLResponse:
         found=None,
         locked=locked,
     )
+    if retry_after:
+        page.headers["Retry-After"] = str(retry_after)
+    return page

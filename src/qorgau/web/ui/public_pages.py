@@ -587,8 +587,10 @@ async def track_submit(request: Request, who: Viewer) -> HTMLResponse:
     if not state.ok:
         return track_page(request, who, state, status=422)
     try:
-        with receipt_lookup(request, client_address(request)):
-            public_id, status, updated = await run_in_threadpool(desk(request).track, code)
+        address, track = client_address(request), desk(request).track
+        public_id, status, updated = await run_in_threadpool(
+            receipt_lookup, request, address, lambda: track(code)
+        )
     except NotFound:
         state.add("code", gettext(lang, UNKNOWN_CODE))
         return track_page(request, who, state, status=404)
