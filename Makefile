@@ -29,7 +29,7 @@ $(UI_NODE): assets/ui/package.json assets/ui/package-lock.json
 test: $(STAMP) services $(UI_NODE)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 3 --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
