@@ -5,6 +5,9 @@ and go through the privacy desk, so every change is audited the same way as thro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,11 +29,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(privacy_app, name="privacy")
 
 
-def _desk(store: Any) -> Any:
+@contextmanager
+def _privacy(
+    data_dir: Path | None, database_url: str | None, acting_as: str = "cli"
+) -> Iterator[tuple[Any, Any]]:
+    """The privacy desk on the configured store, and the installation's own principal the
+    command acts as (every change is audited under that name)."""
     from qorgau.desk import CaseDesk
     from qorgau.privacy_desk import PrivacyDesk
 
-    return PrivacyDesk(CaseDesk(store))
+    with opened_store(settings(data_dir, database_url)) as store:
+        pd = PrivacyDesk(CaseDesk(store))
+        yield pd, pd.cases.system(acting_as)
 
 
 @privacy_app.command("consent")
@@ -54,10 +64,7 @@ def consent_cmd(
     """Record a consent on the person's word, or (with no option) show the case's history."""
     from qorgau.domain.privacy import ConsentSource, parse_consent
 
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        who = pd.cases.system("cli")
+    with _privacy(data_dir, database_url) as (pd, who):
         if name is not None or share is not None or partners is not None:
             chosen: list[str] | str | None = partners
             if partners is not None and partners.strip().lower() != "none":
@@ -87,9 +94,8 @@ def consent_cmd(
 @guarded
 def retention_cmd(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """The retention periods in force (days; QORGAU_RETENTION_FILE changes the defaults)."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        policy = _desk(store).retention()
+    with _privacy(data_dir, database_url) as (pd, _):
+        policy = pd.retention()
     for kind, days in policy.as_dict().items():
         out.print(f"{kind}: " + (t("kept") if days is None else t("{n} days", n=days)))
 
@@ -98,10 +104,8 @@ def retention_cmd(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 @guarded
 def expire_cmd(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Erase what is past its retention period (cases under legal hold are skipped)."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        report = pd.expire(pd.cases.system("retention"))
+    with _privacy(data_dir, database_url, acting_as="retention") as (pd, who):
+        report = pd.expire(who)
     for kind, n in report.counts.items():
         out.print(t("{kind}: {n} expired.", kind=kind, n=n))
 
@@ -112,10 +116,8 @@ def erase_cmd(
     case: CaseArg, reason: Reason, data_dir: DataDir = None, database_url: DbUrl = None
 ) -> None:
     """Erase a case's personal content on request; the evidence log stays verifiable."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        done = pd.erase(pd.cases.system("cli"), case, reason)
+    with _privacy(data_dir, database_url) as (pd, who):
+        done = pd.erase(who, case, reason)
     c = done.counts()
     out.print(
         t(
@@ -137,10 +139,8 @@ def hold_cmd(
     case: CaseArg, reason: Reason, data_dir: DataDir = None, database_url: DbUrl = None
 ) -> None:
     """Put a case under legal hold: nothing of it expires or is erased."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        pd.hold(pd.cases.system("cli"), case, reason)
+    with _privacy(data_dir, database_url) as (pd, who):
+        pd.hold(who, case, reason)
     out.print(t("{case} is under legal hold.", case=case))
 
 
@@ -148,10 +148,8 @@ def hold_cmd(
 @guarded
 def release_cmd(case: CaseArg, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Lift a legal hold."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        pd.release_hold(pd.cases.system("cli"), case)
+    with _privacy(data_dir, database_url) as (pd, who):
+        pd.release_hold(who, case)
     out.print(t("{case} is no longer under legal hold.", case=case))
 
 
@@ -164,10 +162,8 @@ def lock_cmd(
     database_url: DbUrl = None,
 ) -> None:
     """Panic lock: hide the case at once from everyone but administrators."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        pd.lock(pd.cases.system("cli"), case, reason)
+    with _privacy(data_dir, database_url) as (pd, who):
+        pd.lock(who, case, reason)
     out.print(t("{case} is locked: only administrators see it.", case=case))
 
 
@@ -175,10 +171,8 @@ def lock_cmd(
 @guarded
 def unlock_cmd(case: CaseArg, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Lift a panic lock."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        pd.unlock(pd.cases.system("cli"), case)
+    with _privacy(data_dir, database_url) as (pd, who):
+        pd.unlock(who, case)
     out.print(t("{case} is unlocked.", case=case))
 
 
@@ -186,10 +180,8 @@ def unlock_cmd(case: CaseArg, data_dir: DataDir = None, database_url: DbUrl = No
 @guarded
 def locks_cmd(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Cases under a panic lock."""
-    s = settings(data_dir, database_url)
-    with opened_store(s) as store:
-        pd = _desk(store)
-        found = pd.locks(pd.cases.system("cli"))
+    with _privacy(data_dir, database_url) as (pd, who):
+        found = pd.locks(who)
     if not found:
         out.print(t("No case is locked."))
     for public_id, lk in found:
