@@ -60,7 +60,6 @@ def check_password(store: Store, username: str, password: str, address: str | No
     """The account ``username`` names, if ``password`` is its password and the name is not
     locked; a wrong password is recorded (committed) before it is refused."""
     settings = store.settings
-    window = timedelta(minutes=settings.sign_in_lockout_minutes)
     now = store.now()
     name = username.strip().lower()
     with store.read() as conn:
@@ -70,16 +69,7 @@ def check_password(store: Store, username: str, password: str, address: str | No
             if named
             else (UNKNOWN_NAME, store.cipher.blind_index(name, NAME_CONTEXT)[:32])
         )
-        recent = users.failure_times(
-            conn,
-            PASSWORD_FAILED,
-            entity,
-            entity_id,
-            now - window,
-            settings.sign_in_max_failures,
-            cleared_by=UNLOCKED,
-        )
-        wait = lockout_wait(recent, settings.sign_in_max_failures, window, now)
+        wait = _password_wait(conn, settings, entity, entity_id, now)
         if wait is not None:
             raise TooManyAttempts(
                 f"too many wrong passwords for this name: wait {_minutes(wait)} min and try "
@@ -135,15 +125,16 @@ def code_wait(conn: sa.Connection, user_id: int, now: datetime) -> int | None:
     return lockout_wait(recent, MAX_CODE_FAILURES, CODE_FAILURE_WINDOW, now)
 
 
-def password_wait(
-    conn: sa.Connection, settings: Settings, user_id: int, now: datetime
+def _password_wait(
+    conn: sa.Connection, settings: Settings, entity: str, entity_id: str, now: datetime
 ) -> int | None:
+    """Seconds until the password step of ``entity`` opens again; ``None`` when open."""
     window = timedelta(minutes=settings.sign_in_lockout_minutes)
     recent = users.failure_times(
         conn,
         PASSWORD_FAILED,
-        "user",
-        str(user_id),
+        entity,
+        entity_id,
         now - window,
         settings.sign_in_max_failures,
         cleared_by=UNLOCKED,
@@ -154,7 +145,7 @@ def password_wait(
 def is_locked(conn: sa.Connection, settings: Settings, user_id: int, now: datetime) -> bool:
     """Whether either sign-in step of the account is closed by failures right now."""
     return (
-        password_wait(conn, settings, user_id, now) is not None
+        _password_wait(conn, settings, "user", str(user_id), now) is not None
         or code_wait(conn, user_id, now) is not None
     )
 
